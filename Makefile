@@ -1,0 +1,158 @@
+# mmtorture build. `make` builds build/mmtorture.elf and the hybrid
+# BIOS+UEFI image build/mmtorture.iso; `make run` boots it under QEMU;
+# `make check` runs the scenario matrix. `make V=1` shows the commands.
+
+CROSS_COMPILE ?=
+CC      := $(CROSS_COMPILE)gcc
+LD      := $(CROSS_COMPILE)ld
+NM      := $(CROSS_COMPILE)nm
+NASM    ?= nasm
+PYTHON  ?= python3
+QEMU    ?= qemu-system-x86_64
+BUILD   := build
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+CFLAGS := \
+	-std=c11 \
+	-ffreestanding \
+	-mcmodel=kernel \
+	-mno-red-zone \
+	-mgeneral-regs-only \
+	-fno-pic -fno-pie \
+	-fno-stack-protector \
+	-fno-omit-frame-pointer -mno-omit-leaf-frame-pointer \
+	-fno-asynchronous-unwind-tables \
+	-fno-strict-aliasing \
+	-fno-tree-loop-distribute-patterns \
+	-fno-common \
+	-O2 -g \
+	-Wall -Wextra -Werror -Wno-unused-parameter \
+	-I. \
+	-MMD -MP
+# Why each flag:
+#  -std=c11 -ffreestanding     C11 with no hosted library: the kernel brings its own
+#  -mcmodel=kernel             the image is linked in the top 2 GiB (sign-extended 32-bit addresses)
+#  -mno-red-zone               interrupts push onto the stack we run on; no 128-byte scratch below RSP
+#  -mgeneral-regs-only         no SSE/x87 code: interrupt entry saves only general registers
+#  -fno-pic -fno-pie           absolute addressing, no GOT
+#  -fno-stack-protector        no canary runtime in this kernel
+#  -fno-omit-frame-pointer, -mno-omit-leaf-frame-pointer
+#                              every function keeps RBP chains for panic backtraces
+#  -fno-asynchronous-unwind-tables
+#                              no .eh_frame: backtraces use frame pointers
+#  -fno-strict-aliasing        pages are read as PTEs, words and structs
+#  -fno-tree-loop-distribute-patterns
+#                              stop GCC turning loops into memset/memcpy calls (memset's own loop)
+#  -fno-common                 one definition per global
+#  -O2 -g                      optimised like a real kernel; symbols for gdb and addr2line
+#  -Wall -Wextra -Werror       warnings are bugs (unused parameters are allowed: handler signatures)
+#  -I.                         headers are included by their path from the repo root
+#  -MMD -MP                    header dependencies
+
+NASMFLAGS := -f elf64 -Wall -g -F dwarf
+# -z max-page-size=4096: segments aligned to pages, not 2 MiB, so the image stays small.
+# --no-warn-rwx-segments: the 32-bit boot segment is RWX by necessity; the kernel's own
+#   page tables never map it.
+LDFLAGS := -nostdlib -static -z max-page-size=4096 -z noexecstack --no-warn-rwx-segments -T linker.ld
+
+C_SRCS   := $(sort $(wildcard boot/*.c arch/x86/*.c kernel/*.c mm/*.c tests/*.c))
+ASM_SRCS := $(sort $(wildcard boot/*.asm arch/x86/*.asm))
+OBJS     := $(C_SRCS:%.c=$(BUILD)/%.o) $(ASM_SRCS:%.asm=$(BUILD)/%.asm.o)
+
+ELF := $(BUILD)/mmtorture.elf
+ISO := $(BUILD)/mmtorture.iso
+
+# What `make run` and `make debug` pass to the kernel (exit=qemu is added).
+CMDLINE ?=
+SMP ?= 4
+MEM ?= 512M
+
+.PHONY: all deps run check soak bench debug clean iso
+all: $(ELF) $(ISO)
+
+deps: $(BUILD)/.deps-ok
+$(BUILD)/.deps-ok: tools/deps.sh
+	$(Q)mkdir -p $(BUILD)
+	$(Q)sh tools/deps.sh
+	$(Q)touch $@
+
+$(BUILD)/%.o: %.c Makefile | $(BUILD)/.deps-ok
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.asm.o: %.asm Makefile | $(BUILD)/.deps-ok
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  NASM    $<")
+	$(Q)$(NASM) $(NASMFLAGS) $< -o $@
+
+# Two links: the first gives the addresses, tools/gensyms.py turns them
+# into the .ksyms section, the second link adds it. .ksyms is last in
+# linker.ld, so no other symbol moves; gensyms --check verifies that.
+$(BUILD)/ksyms0.c: tools/gensyms.py Makefile
+	@mkdir -p $(BUILD)
+	$(Q)$(PYTHON) tools/gensyms.py --empty > $@
+$(BUILD)/ksyms0.o: $(BUILD)/ksyms0.c
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+$(BUILD)/pass1.elf: $(OBJS) $(BUILD)/ksyms0.o linker.ld
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(LD) $(LDFLAGS) -o $@ $(OBJS) $(BUILD)/ksyms0.o
+$(BUILD)/ksyms.c: $(BUILD)/pass1.elf tools/gensyms.py
+	$(Q)$(NM) -n -S --defined-only $< | $(PYTHON) tools/gensyms.py > $@
+$(BUILD)/ksyms.o: $(BUILD)/ksyms.c
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+$(ELF): $(OBJS) $(BUILD)/ksyms.o linker.ld
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(LD) $(LDFLAGS) -o $@ $(OBJS) $(BUILD)/ksyms.o
+	$(Q)$(NM) -n -S --defined-only $(BUILD)/pass1.elf > $(BUILD)/pass1.syms
+	$(Q)$(NM) -n -S --defined-only $@ | $(PYTHON) tools/gensyms.py --check $(BUILD)/pass1.syms
+	$(Q)grub-file --is-x86-multiboot2 $@ || { echo "$@: not a multiboot2 kernel" >&2; rm -f $@; exit 1; }
+
+iso: $(ISO)
+$(ISO): $(ELF) boot/grub.cfg
+	@$(if $(Q),echo "  ISO     $@")
+	$(Q)rm -rf $(BUILD)/iso && mkdir -p $(BUILD)/iso/boot/grub
+	$(Q)cp $(ELF) $(BUILD)/iso/boot/mmtorture.elf
+	$(Q)cp boot/grub.cfg $(BUILD)/iso/boot/grub/grub.cfg
+	$(Q)grub-mkrescue -o $@ $(BUILD)/iso > $(BUILD)/grub-mkrescue.log 2>&1 || { cat $(BUILD)/grub-mkrescue.log; exit 1; }
+
+# A one-entry image for `make run`/`make debug`: no menu, exit=qemu.
+$(BUILD)/run.iso: $(ELF) FORCE
+	$(Q)rm -rf $(BUILD)/run-iso && mkdir -p $(BUILD)/run-iso/boot/grub
+	$(Q)cp $(ELF) $(BUILD)/run-iso/boot/mmtorture.elf
+	$(Q)printf 'set timeout=0\nmenuentry "mmtorture" {\n  multiboot2 /boot/mmtorture.elf %s exit=qemu\n  boot\n}\n' '$(CMDLINE)' > $(BUILD)/run-iso/boot/grub/grub.cfg
+	$(Q)grub-mkrescue -o $@ $(BUILD)/run-iso > $(BUILD)/grub-mkrescue-run.log 2>&1 || { cat $(BUILD)/grub-mkrescue-run.log; exit 1; }
+FORCE:
+
+QEMU_RUN := $(QEMU) -machine pc -accel tcg,thread=multi -cpu max -smp $(SMP) -m $(MEM) \
+	-display none -serial stdio -monitor none -no-reboot \
+	-device isa-debug-exit,iobase=0xf4,iosize=0x04 -cdrom $(BUILD)/run.iso -boot d
+
+# Boot under QEMU (SeaBIOS, 4 CPUs) and show the log; QEMU's exit status
+# 33 means every test passed, 35 a failure, 37 an error, 39 a panic.
+run: $(BUILD)/run.iso
+	$(Q)$(QEMU_RUN); st=$$?; echo "qemu exit status $$st"; [ $$st -eq 33 ]
+
+check: all
+	$(Q)$(PYTHON) tools/runner.py --group default
+
+soak: all
+	$(Q)$(PYTHON) tools/runner.py --group soak
+
+bench: all
+	$(Q)$(PYTHON) tools/runner.py --group bench
+
+debug: $(BUILD)/run.iso
+	@echo "QEMU is halted with a gdb stub on :1234. In another terminal:"
+	@echo "  gdb $(ELF) -ex 'target remote :1234'"
+	$(Q)$(QEMU_RUN) -s -S
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(OBJS:.o=.d)

@@ -1,0 +1,200 @@
+#include "arch/x86/apic.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/traps.h"
+#include "kernel/panic.h"
+#include "mm/kmap.h"
+
+#define APIC_BASE_BSP	(1ull << 8)
+#define APIC_BASE_EXTD	(1ull << 10)
+#define APIC_BASE_EN	(1ull << 11)
+
+/* Register offsets (xAPIC MMIO); x2APIC MSR = 0x800 + offset / 16. */
+#define APIC_ID		0x020
+#define APIC_TPR	0x080
+#define APIC_EOI	0x0b0
+#define APIC_LDR	0x0d0
+#define APIC_DFR	0x0e0
+#define APIC_SVR	0x0f0
+#define APIC_ESR	0x280
+#define APIC_ICR_LO	0x300
+#define APIC_ICR_HI	0x310
+#define APIC_LVT_TIMER	0x320
+#define APIC_LVT_LINT0	0x350
+#define APIC_LVT_LINT1	0x360
+#define APIC_LVT_ERROR	0x370
+#define APIC_TIMER_INIT	0x380
+#define APIC_TIMER_CUR	0x390
+#define APIC_TIMER_DIV	0x3e0
+
+#define LVT_MASKED	(1u << 16)
+#define LVT_PERIODIC	(1u << 17)
+
+#define ICR_FIXED	(0u << 8)
+#define ICR_NMI		(4u << 8)
+#define ICR_INIT	(5u << 8)
+#define ICR_STARTUP	(6u << 8)
+#define ICR_PENDING	(1u << 12)
+#define ICR_ASSERT	(1u << 14)
+#define ICR_LEVEL	(1u << 15)
+
+/* (c) after apic_init_bsp(). */
+static bool x2apic;
+static bool firmware_x2apic;
+static volatile uint32_t *mmio;
+
+static uint32_t apic_read(uint32_t reg)
+{
+	if (x2apic)
+		return (uint32_t)rdmsr(0x800 + reg / 16);
+	return mmio[reg / 4];
+}
+
+static void apic_write(uint32_t reg, uint32_t v)
+{
+	if (x2apic)
+		wrmsr(0x800 + reg / 16, v);
+	else
+		mmio[reg / 4] = v;
+}
+
+void apic_init_bsp(uint64_t mmio_phys, bool need_x2apic)
+{
+	uint64_t base = rdmsr(MSR_APIC_BASE);
+
+	firmware_x2apic = (base & APIC_BASE_EXTD) && (base & APIC_BASE_EN);
+	x2apic = firmware_x2apic || need_x2apic;
+	if (x2apic && !cpu_features.x2apic)
+		panic("apic_init_bsp: APIC IDs >= 255 but the CPU has no x2APIC");
+	if (!x2apic)
+		mmio = ioremap(mmio_phys, 4096);
+}
+
+bool apic_x2apic_mode(void)
+{
+	return x2apic;
+}
+
+bool apic_firmware_x2apic(void)
+{
+	return firmware_x2apic;
+}
+
+void apic_init_cpu(void)
+{
+	uint64_t base = rdmsr(MSR_APIC_BASE);
+
+	/* xAPIC -> x2APIC must pass through enabled xAPIC mode; going back
+	 * needs a disable first (SDM 10.12.5), which firmware never asks. */
+	base |= APIC_BASE_EN;
+	wrmsr(MSR_APIC_BASE, base);
+	if (x2apic)
+		wrmsr(MSR_APIC_BASE, base | APIC_BASE_EXTD);
+
+	apic_write(APIC_TPR, 0);
+	if (!x2apic) {
+		apic_write(APIC_DFR, 0xffffffff);	/* flat model */
+		apic_write(APIC_LDR, 0);
+	}
+	apic_write(APIC_LVT_TIMER, LVT_MASKED);
+	apic_write(APIC_LVT_LINT0, LVT_MASKED);
+	/* LINT1 carries NMI on PCs; leave it as NMI (delivery mode 100b). */
+	apic_write(APIC_LVT_LINT1, 4u << 8);
+	apic_write(APIC_LVT_ERROR, LVT_MASKED);
+	apic_write(APIC_ESR, 0);
+	apic_write(APIC_ESR, 0);
+	apic_write(APIC_SVR, 0x100 | VEC_SPURIOUS);	/* software enable */
+	apic_eoi();
+}
+
+uint32_t apic_read_id(void)
+{
+	if (x2apic)
+		return (uint32_t)rdmsr(0x802);
+	return apic_read(APIC_ID) >> 24;
+}
+
+void apic_eoi(void)
+{
+	apic_write(APIC_EOI, 0);
+}
+
+bool apic_icr_idle(void)
+{
+	if (x2apic)
+		return true;
+	for (unsigned long i = 0; i < 10000000; i++) {
+		if (!(apic_read(APIC_ICR_LO) & ICR_PENDING))
+			return true;
+		cpu_relax();
+	}
+	return false;
+}
+
+/*
+ * The xAPIC ICR is two registers: an interrupt between the two writes
+ * that sends its own IPI would replace the destination, so interrupts
+ * are off across the pair.
+ */
+static void apic_send(uint32_t apic_id, uint32_t lo)
+{
+	uint64_t flags = irq_save();
+
+	if (x2apic) {
+		wrmsr(0x830, ((uint64_t)apic_id << 32) | lo);
+	} else {
+		apic_icr_idle();
+		apic_write(APIC_ICR_HI, apic_id << 24);
+		apic_write(APIC_ICR_LO, lo);
+	}
+	irq_restore(flags);
+}
+
+void apic_send_ipi(uint32_t apic_id, uint8_t vector)
+{
+	apic_send(apic_id, ICR_FIXED | ICR_ASSERT | vector);
+}
+
+void apic_send_nmi(uint32_t apic_id)
+{
+	apic_send(apic_id, ICR_NMI | ICR_ASSERT);
+}
+
+void apic_send_init(uint32_t apic_id)
+{
+	apic_send(apic_id, ICR_INIT | ICR_ASSERT | ICR_LEVEL);
+	apic_icr_idle();
+	/* INIT level de-assert: required by old CPUs, ignored by new ones;
+	 * in x2APIC mode it is not used. */
+	if (!x2apic)
+		apic_send(apic_id, ICR_INIT | ICR_LEVEL);
+}
+
+void apic_send_sipi(uint32_t apic_id, uint8_t page)
+{
+	apic_send(apic_id, ICR_STARTUP | ICR_ASSERT | page);
+}
+
+void apic_timer_periodic(uint8_t vector, uint32_t count)
+{
+	apic_write(APIC_TIMER_DIV, 0x3);	/* divide by 16 */
+	apic_write(APIC_LVT_TIMER, LVT_PERIODIC | vector);
+	apic_write(APIC_TIMER_INIT, count);
+}
+
+void apic_timer_oneshot_max(void)
+{
+	apic_write(APIC_TIMER_DIV, 0x3);
+	apic_write(APIC_LVT_TIMER, LVT_MASKED);
+	apic_write(APIC_TIMER_INIT, 0xffffffff);
+}
+
+uint32_t apic_timer_current(void)
+{
+	return apic_read(APIC_TIMER_CUR);
+}
+
+void apic_timer_stop(void)
+{
+	apic_write(APIC_LVT_TIMER, LVT_MASKED);
+	apic_write(APIC_TIMER_INIT, 0);
+}

@@ -1,0 +1,135 @@
+/*
+ * CPU feature detection and control-register setup.
+ */
+#include "arch/x86/cpu.h"
+#include "arch/x86/apic.h"
+#include "kernel/printk.h"
+#include "kernel/string.h"
+
+struct cpu_features cpu_features;
+
+void cpu_features_init(void)
+{
+	struct cpu_features *f = &cpu_features;
+	struct cpuid_regs r = cpuid(0, 0);
+
+	f->max_leaf = r.eax;
+	memcpy(f->vendor + 0, &r.ebx, 4);
+	memcpy(f->vendor + 4, &r.edx, 4);
+	memcpy(f->vendor + 8, &r.ecx, 4);
+	f->vendor[12] = 0;
+
+	r = cpuid(1, 0);
+	f->pge = r.edx & (1u << 13);
+	f->pcid = r.ecx & (1u << 17);
+	f->x2apic = r.ecx & (1u << 21);
+	f->tsc_deadline = r.ecx & (1u << 24);
+	f->hypervisor = r.ecx & (1u << 31);
+
+	if (f->max_leaf >= 7) {
+		r = cpuid(7, 0);
+		f->fsgsbase = r.ebx & (1u << 0);
+		f->smep = r.ebx & (1u << 7);
+		f->invpcid = r.ebx & (1u << 10);
+		f->smap = r.ebx & (1u << 20);
+		f->umip = r.ecx & (1u << 2);
+		f->la57 = r.ecx & (1u << 16);
+	}
+
+	r = cpuid(0x80000000, 0);
+	f->max_ext_leaf = r.eax;
+	if (f->max_ext_leaf >= 0x80000001) {
+		r = cpuid(0x80000001, 0);
+		f->nx = r.edx & (1u << 20);
+		f->pdpe1gb = r.edx & (1u << 26);
+	}
+	if (f->max_ext_leaf >= 0x80000004) {
+		for (uint32_t i = 0; i < 3; i++) {
+			r = cpuid(0x80000002 + i, 0);
+			memcpy(f->brand + 16 * i + 0, &r.eax, 4);
+			memcpy(f->brand + 16 * i + 4, &r.ebx, 4);
+			memcpy(f->brand + 16 * i + 8, &r.ecx, 4);
+			memcpy(f->brand + 16 * i + 12, &r.edx, 4);
+		}
+		f->brand[48] = 0;
+	}
+	if (f->max_ext_leaf >= 0x80000007)
+		f->invariant_tsc = cpuid(0x80000007, 0).edx & (1u << 8);
+	f->phys_bits = 36;
+	f->virt_bits = 48;
+	if (f->max_ext_leaf >= 0x80000008) {
+		r = cpuid(0x80000008, 0);
+		f->phys_bits = r.eax & 0xff;
+		f->virt_bits = (r.eax >> 8) & 0xff;
+	}
+}
+
+uint64_t cpu_reserved_pte_mask(void)
+{
+	uint64_t mask = 0;
+
+	for (unsigned int b = cpu_features.phys_bits; b < 52; b++)
+		mask |= 1ull << b;
+	return mask;
+}
+
+void cpu_setup_control_regs(void)
+{
+	const struct cpu_features *f = &cpu_features;
+	uint64_t cr4 = CR4_PAE;
+	uint64_t efer = EFER_LME;
+
+	/* Caches on, write protection honoured in ring 0, x87 errors native. */
+	write_cr0(CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG);
+	if (f->nx)
+		efer |= EFER_NXE;
+	wrmsr(MSR_EFER, efer);
+	if (f->pge)
+		cr4 |= CR4_PGE;
+	if (f->smep)
+		cr4 |= CR4_SMEP;
+	if (f->smap)
+		cr4 |= CR4_SMAP;
+	if (f->umip)
+		cr4 |= CR4_UMIP;
+	/* CR4.PCIDE may only be set while CR3[11:0] is 0: every CR3 this
+	 * kernel loads uses PCID 0 until the mm layer assigns others. */
+	if (f->pcid && !(read_cr3() & 0xfff))
+		cr4 |= CR4_PCIDE;
+	if (read_cr4() & CR4_LA57)
+		cr4 |= CR4_LA57;
+	write_cr4(cr4);
+	/* PAT: keep the power-on layout (WB, WT, UC-, UC) so PCD/PWT mean
+	 * what the page-table code expects on every firmware. */
+	wrmsr(MSR_PAT, 0x0007040600070406ull);
+}
+
+void cpu_features_string(char *buf, unsigned long len)
+{
+	const struct cpu_features *f = &cpu_features;
+	uint64_t cr4 = read_cr4();
+	struct { bool on; const char *name; } flags[] = {
+		{ apic_x2apic_mode(), "x2apic" },
+		{ cr4 & CR4_PCIDE, "pcid" },
+		{ f->invpcid, "invpcid" },
+		{ cr4 & CR4_LA57, "la57" },
+		{ cr4 & CR4_SMEP, "smep" },
+		{ cr4 & CR4_SMAP, "smap" },
+		{ cr4 & CR4_UMIP, "umip" },
+		{ cr4 & CR4_PGE, "pge" },
+		{ rdmsr(MSR_EFER) & EFER_NXE, "nx" },
+		{ f->pdpe1gb, "pdpe1gb" },
+		{ f->tsc_deadline, "tsc_deadline" },
+		{ f->invariant_tsc, "invariant_tsc" },
+		{ f->hypervisor, "hypervisor" },
+	};
+	unsigned long n = 0;
+
+	buf[0] = 0;
+	for (unsigned long i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		if (!flags[i].on)
+			continue;
+		n += snprintf(buf + n, n < len ? len - n : 0, "%s%s",
+			      n ? " " : "", flags[i].name);
+	}
+}

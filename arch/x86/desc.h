@@ -1,0 +1,23 @@
+/*
+ * Descriptor tables: one GDT and TSS per CPU (the TSS holds that CPU's
+ * IST stacks), one shared IDT.
+ */
+#ifndef ARCH_X86_DESC_H
+#define ARCH_X86_DESC_H
+
+#include <stdint.h>
+
+#define KERNEL_CS	0x08
+#define KERNEL_DS	0x10
+#define TSS_SEL		0x18
+
+#define IST_NMI		1
+#define IST_DF		2
+#define IST_MC		3
+#define IST_STACK_SIZE	8192
+
+/* Build and load this CPU's GDT and TSS (IST stacks allocated by the
+ * caller: 3 stacks of IST_STACK_SIZE). */
+void gdt_init_cpu(unsigned int cpu, void *ist_stacks);
+
+#endif

@@ -1,0 +1,148 @@
+/*
+ * Trap dispatch: exceptions (fixups, the mm page-fault hook, else a
+ * register dump and panic), NMIs (backtrace requests) and interrupts
+ * (registered handlers, then EOI).
+ */
+#include "arch/x86/traps.h"
+#include "arch/x86/apic.h"
+#include "arch/x86/cpu.h"
+#include "kernel/atomic.h"
+#include "kernel/panic.h"
+#include "kernel/percpu.h"
+#include "kernel/printk.h"
+
+/* (c) registered during init, before the vector can fire. */
+static irq_handler_t irq_handlers[256];
+bool (*page_fault_hook)(struct trap_frame *f, uint64_t cr2);
+
+extern const struct ex_entry __ex_table_start[], __ex_table_end[];
+extern char exec_safe_fault[];
+int exec_safe_asm(uintptr_t target);
+
+/* (o) set while exec_safe() runs its target on this CPU. */
+static bool exec_safe_armed[MAX_CPUS];
+
+static const char *const exception_names[32] = {
+	"#DE divide error", "#DB debug", "NMI", "#BP breakpoint", "#OF overflow",
+	"#BR bound range", "#UD invalid opcode", "#NM device not available",
+	"#DF double fault", "coprocessor segment overrun", "#TS invalid TSS",
+	"#NP segment not present", "#SS stack fault", "#GP general protection",
+	"#PF page fault", "reserved 15", "#MF x87 error", "#AC alignment check",
+	"#MC machine check", "#XM SIMD error", "#VE virtualization", "#CP control protection",
+	"reserved 22", "reserved 23", "reserved 24", "reserved 25", "reserved 26",
+	"reserved 27", "#HV hypervisor injection", "#VC VMM communication",
+	"#SX security", "reserved 31",
+};
+
+void irq_register(unsigned int vector, irq_handler_t fn)
+{
+	irq_handlers[vector] = fn;
+}
+
+int exec_safe(uintptr_t target)
+{
+	unsigned int cpu = smp_processor_id();
+	int ret;
+
+	WRITE_ONCE(exec_safe_armed[cpu], true);
+	ret = exec_safe_asm(target);
+	WRITE_ONCE(exec_safe_armed[cpu], false);
+	return ret;
+}
+
+static bool fixup_exception(struct trap_frame *f)
+{
+	struct percpu *pc = this_cpu();
+	uintptr_t resume = 0;
+
+	for (const struct ex_entry *e = __ex_table_start; e < __ex_table_end; e++) {
+		if (e->insn == f->rip) {
+			resume = e->fixup;
+			break;
+		}
+	}
+	if (!resume && exec_safe_armed[pc->cpu] &&
+	    (f->vector == VEC_PF || f->vector == VEC_GP || f->vector == VEC_UD)) {
+		exec_safe_armed[pc->cpu] = false;
+		resume = (uintptr_t)exec_safe_fault;
+	}
+	if (!resume)
+		return false;
+	pc->fault_vector = f->vector;
+	pc->fault_error = f->error;
+	pc->fault_cr2 = f->vector == VEC_PF ? read_cr2() : 0;
+	f->rax = f->vector + 1;
+	f->rip = resume;
+	return true;
+}
+
+void trap_dump(const struct trap_frame *f)
+{
+	printk("  RIP: %016lx %pS\n", f->rip, (void *)f->rip);
+	printk("  RSP: %016lx RFLAGS: %016lx CS: %04lx SS: %04lx ERR: %lx\n",
+	       f->rsp, f->rflags, f->cs, f->ss, f->error);
+	printk("  RAX: %016lx RBX: %016lx RCX: %016lx\n", f->rax, f->rbx, f->rcx);
+	printk("  RDX: %016lx RSI: %016lx RDI: %016lx\n", f->rdx, f->rsi, f->rdi);
+	printk("  RBP: %016lx R8:  %016lx R9:  %016lx\n", f->rbp, f->r8, f->r9);
+	printk("  R10: %016lx R11: %016lx R12: %016lx\n", f->r10, f->r11, f->r12);
+	printk("  R13: %016lx R14: %016lx R15: %016lx\n", f->r13, f->r14, f->r15);
+	printk("  CR0: %016lx CR2: %016lx CR3: %016lx CR4: %016lx\n",
+	       read_cr0(), read_cr2(), read_cr3(), read_cr4());
+}
+
+static void exception(struct trap_frame *f)
+{
+	if (fixup_exception(f))
+		return;
+	if (f->vector == VEC_PF && page_fault_hook && page_fault_hook(f, read_cr2()))
+		return;
+
+	printk_panic_mode = true;
+	printk_lock();
+	printk("PANIC: cpu %u: unhandled exception %lu (%s) error 0x%lx at %pS\n",
+	       smp_processor_id(), f->vector, exception_names[f->vector], f->error,
+	       (void *)f->rip);
+	if (f->vector == VEC_PF)
+		printk("  page fault at 0x%lx: %s %s%s%s\n", read_cr2(),
+		       f->error & PF_P ? "protection violation" : "not present",
+		       f->error & PF_W ? "write" : (f->error & PF_I ? "fetch" : "read"),
+		       f->error & PF_RSVD ? " reserved-bit" : "", f->error & PF_U ? " user" : "");
+	trap_dump(f);
+	backtrace_print(f->rip, f->rbp);
+	printk_unlock();
+	panic("unhandled exception %lu", f->vector);
+}
+
+void trap_dispatch(struct trap_frame *f)
+{
+	struct percpu *pc = this_cpu();
+	unsigned int vec = f->vector;
+
+	if (vec == VEC_NMI) {
+		bool was = pc->in_nmi;
+		pc->in_nmi = true;
+		if (!nmi_backtrace_handler(f))
+			printk("# cpu %u: unexpected NMI at %pS\n", pc->cpu, (void *)f->rip);
+		pc->in_nmi = was;
+		return;
+	}
+	if (vec < 32) {
+		exception(f);
+		return;
+	}
+
+	struct trap_frame *prev = pc->irq_regs;
+	pc->irq_regs = f;
+	pc->irq_depth++;
+	WRITE_ONCE(pc->last_irq_rip, f->rip);
+	if (irq_handlers[vec])
+		irq_handlers[vec](f);
+	else if (vec >= VEC_PIC_BASE + 16 && vec != VEC_SPURIOUS)
+		printk("# cpu %u: unexpected interrupt vector 0x%x\n", pc->cpu, vec);
+	/* The PIC is masked: its vectors only carry spurious IRQ 7/15, which
+	 * take no EOI; neither does the APIC spurious vector. */
+	if (vec >= VEC_PIC_BASE + 16 && vec != VEC_SPURIOUS)
+		apic_eoi();
+	pc->irq_depth--;
+	pc->irq_regs = prev;
+}

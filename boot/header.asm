@@ -1,0 +1,31 @@
+; Multiboot2 header: GRUB finds it in the first 32 KiB of the image.
+; We ask for no video mode, so BIOS machines stay in VGA text mode and
+; GRUB passes whatever framebuffer it has (EFI GOP under UEFI) as a tag.
+
+MB2_MAGIC	equ 0xE85250D6
+MB2_ARCH_I386	equ 0
+
+section .multiboot2 align=8
+mb2_header:
+	dd MB2_MAGIC
+	dd MB2_ARCH_I386
+	dd mb2_header_end - mb2_header
+	dd -(MB2_MAGIC + MB2_ARCH_I386 + (mb2_header_end - mb2_header))
+
+	; Information request: the kernel cannot run without these.
+	align 8
+	dw 1, 0			; type 1, required
+	dd 8 + 4 * 3
+	dd 1			; command line
+	dd 6			; memory map
+	dd 8			; framebuffer (optional in practice; GRUB gives it when it has one)
+
+	; Modules page aligned (none are used yet; keeps the reservation simple).
+	align 8
+	dw 6, 0
+	dd 8
+
+	align 8
+	dw 0, 0			; end tag
+	dd 8
+mb2_header_end:

@@ -1,0 +1,25 @@
+/*
+ * Seeded bugs. inject=NAME turns off one safety step; the scenario matrix
+ * runs each as an expected failure to show the test that guards the step
+ * can fail. Checked on slow paths or as a predictable branch.
+ */
+#ifndef KERNEL_INJECT_H
+#define KERNEL_INJECT_H
+
+#include <stdbool.h>
+
+enum inject {
+	INJECT_NONE,
+	INJECT_PAGE_DOUBLE_FREE,	/* page allocator skips its double-free check */
+	NR_INJECT,
+};
+
+extern int inject_active;		/* (c) after the command line is parsed */
+extern const char *const inject_names[NR_INJECT + 1];
+
+static inline bool injected(enum inject which)
+{
+	return __builtin_expect(inject_active == (int)which, 0);
+}
+
+#endif

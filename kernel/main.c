@@ -1,0 +1,86 @@
+/*
+ * Init order (BSP). Each step depends only on the ones above it:
+ *
+ *   per-CPU area, GDT/IDT   traps work, this_cpu() works
+ *   multiboot2 info copied  before anything writes below 1 MiB
+ *   COM1                    printk works (if the port exists)
+ *   command line            options known; errors wait for the header
+ *   kernel page tables      direct map, W^X image, ioremap
+ *   page allocator          alloc_page(), kmalloc()
+ *   ACPI, local APIC, TSC   clocks and IPIs
+ *   tick, cross-CPU calls   then the APs start
+ *   watchdog, header, tests
+ */
+#include "arch/x86/acpi.h"
+#include "arch/x86/apic.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/pic.h"
+#include "arch/x86/smpboot.h"
+#include "arch/x86/traps.h"
+#include "arch/x86/tsc.h"
+#include "arch/x86/uart.h"
+#include "arch/x86/vga.h"
+#include "boot/multiboot2.h"
+#include "kernel/cmdline.h"
+#include "kernel/panic.h"
+#include "kernel/percpu.h"
+#include "kernel/printk.h"
+#include "kernel/smp_call.h"
+#include "kernel/timer.h"
+#include "kernel/worker.h"
+#include "mm/kmap.h"
+#include "mm/page_alloc.h"
+#include "tests/ktap.h"
+
+/* Below this the tests cannot run (page tables, stacks, test pages). */
+#define MIN_MEMORY_MIB 32
+
+__attribute__((noreturn)) void kmain(uint32_t mb2_info_phys);
+
+void kmain(uint32_t mb2_info_phys)
+{
+	char cmdline_err[256];
+	bool cmdline_ok, info_ok;
+
+	smp_init_bsp();
+	cpu_features_init();
+	info_ok = multiboot2_parse(mb2_info_phys);
+	cpu_setup_control_regs();
+	uart_init();
+	if (!info_ok)
+		ktap_bail_out("malformed multiboot2 information block at 0x%x", mb2_info_phys);
+	cmdline_ok = cmdline_parse(boot_info.cmdline, cmdline_err, sizeof(cmdline_err));
+
+	kmap_init(&boot_info);
+	page_alloc_init(&boot_info);
+	vga_text_init(&boot_info.fb);
+	if (!cmdline_ok)
+		ktap_bail_out("%s", cmdline_err);
+	if (boot_info.cmdline_truncated)
+		ktap_bail_out("command line longer than %zu bytes", sizeof(boot_info.cmdline) - 1);
+	if (pages_managed() * PAGE_SIZE < (uint64_t)MIN_MEMORY_MIB << 20)
+		ktap_bail_out("too little memory: %llu MiB usable, %u MiB needed",
+			      (unsigned long long)(pages_managed() * PAGE_SIZE >> 20), MIN_MEMORY_MIB);
+
+	pic_disable();
+	if (!acpi_init(boot_info.rsdp, boot_info.rsdp_len))
+		ktap_bail_out("%s", acpi.error);
+	apic_init_bsp(acpi.lapic_phys, acpi.need_x2apic);
+	apic_init_cpu();
+	this_cpu()->apic_id = apic_read_id();
+	if (!tsc_init())
+		ktap_bail_out("cannot calibrate the TSC (tsc_calib=%s found no working clock)",
+			      tsc_source);
+	if (!timer_init())
+		ktap_bail_out("the local APIC timer does not count");
+	timer_init_cpu();
+	smp_call_init();
+	worker_init();
+	irq_enable();
+
+	smp_boot_aps();
+	smp_call_init_late();
+	watchdog_enable();
+	ktap_print_header();
+	ktap_run();
+}

@@ -1,0 +1,86 @@
+/*
+ * Per-CPU data. Each CPU's GS base points at its struct percpu, whose
+ * first field points back at itself, so this_cpu() is one load.
+ * Subsystems keep their own per-CPU state in arrays indexed by
+ * smp_processor_id(), cache-line aligned.
+ *
+ * There is no scheduler: a CPU runs one thread of control plus its
+ * interrupt handlers, so a CPU's own fields need no lock against other
+ * threads, only against its interrupt handlers where noted.
+ */
+#ifndef KERNEL_PERCPU_H
+#define KERNEL_PERCPU_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "kernel/cpumask.h"
+
+#define CACHELINE 64
+#define __cacheline_aligned __attribute__((aligned(CACHELINE)))
+
+struct trap_frame;
+
+/*
+ * Protection: (o) written by the owner CPU only (others may read with
+ * READ_ONCE), (c) constant once the CPU is online, (i) owner CPU with
+ * interrupts off.
+ */
+struct percpu {
+	struct percpu *self;		/* (c) must stay first: %gs:0 */
+	unsigned int cpu;		/* (c) index into the CPU table */
+	uint32_t apic_id;		/* (c) */
+	int preempt_count;		/* (o) >0: not quiescent for RCU */
+	int irq_depth;			/* (o) nested interrupt handlers */
+	bool in_nmi;			/* (o) */
+	bool idle;			/* (o) in the idle loop (RCU EQS) */
+	struct trap_frame *irq_regs;	/* (i) frame of the current interrupt */
+	uint64_t tick_count;		/* (o) ticks taken */
+	uint64_t last_tick_tsc;		/* (o) TSC of the last tick, watchdog */
+	uintptr_t stack_top;		/* (c) top of the boot stack */
+	uintptr_t stack_bottom;		/* (c) */
+	/* Exception fixup results for _safe accessors (o). */
+	uint64_t fault_vector;
+	uint64_t fault_error;
+	uint64_t fault_cr2;
+	/* Last RIP seen by an interrupt, for diagnosing CPUs that do not ack. */
+	uint64_t last_irq_rip;		/* (o) */
+} __cacheline_aligned;
+
+extern struct percpu *cpu_table[MAX_CPUS];	/* (c) indexed by CPU */
+extern unsigned int nr_cpus_online;		/* (c) after SMP boot */
+extern struct cpumask cpu_online_mask;
+
+static inline struct percpu *this_cpu(void)
+{
+	struct percpu *p;
+	__asm__("mov %%gs:0, %0" : "=r"(p));
+	return p;
+}
+
+static inline unsigned int smp_processor_id(void)
+{
+	return this_cpu()->cpu;
+}
+
+static inline struct percpu *cpu_percpu(unsigned int cpu)
+{
+	return cpu_table[cpu];
+}
+
+#define for_each_online_cpu(c) for_each_cpu_in(c, &cpu_online_mask)
+
+/* Allocate and install the per-CPU area of cpu on the calling CPU. */
+void percpu_setup(unsigned int cpu, uint32_t apic_id, struct percpu *area);
+
+static inline void preempt_disable(void)
+{
+	this_cpu()->preempt_count++;
+	__asm__ volatile("" : : : "memory");
+}
+static inline void preempt_enable_no_qs(void)
+{
+	__asm__ volatile("" : : : "memory");
+	this_cpu()->preempt_count--;
+}
+
+#endif

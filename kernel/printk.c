@@ -1,0 +1,247 @@
+#include "kernel/printk.h"
+#include "arch/x86/cpu.h"
+#include "kernel/atomic.h"
+#include "kernel/panic.h"
+#include "kernel/percpu.h"
+#include "kernel/string.h"
+
+static struct console *consoles;	/* (console lock) */
+
+/*
+ * The console lock records its owner so that an NMI (backtrace request)
+ * arriving on the CPU that holds it can still print: it nests instead of
+ * deadlocking. (a) for both fields; depth only by the owner.
+ */
+static int console_owner;		/* CPU index + 1, 0 when free */
+static int console_depth;
+bool printk_panic_mode;
+
+static bool percpu_ready(void)
+{
+	return rdmsr(MSR_GS_BASE) != 0;
+}
+
+void printk_lock(void)
+{
+	int me = percpu_ready() ? (int)smp_processor_id() + 1 : 1;
+	uint64_t start = 0;
+
+	if (load_relaxed(&console_owner) == me) {
+		console_depth++;
+		return;
+	}
+	for (;;) {
+		int expected = 0;
+		if (atomic_cmpxchg(&console_owner, &expected, me))
+			break;
+		cpu_relax();
+		if (READ_ONCE(printk_panic_mode)) {
+			if (!start)
+				start = rdtsc();
+			/* ~2 s at any plausible TSC rate. */
+			else if (rdtsc() - start > 8000000000ull) {
+				store_release(&console_owner, me);
+				break;
+			}
+		}
+	}
+	console_depth = 1;
+}
+
+void printk_unlock(void)
+{
+	if (--console_depth == 0)
+		store_release(&console_owner, 0);
+}
+
+void console_register(struct console *c)
+{
+	printk_lock();
+	c->next = consoles;
+	consoles = c;
+	printk_unlock();
+}
+
+void console_flush_all(void)
+{
+	for (struct console *c = consoles; c; c = c->next)
+		if (c->flush)
+			c->flush();
+}
+
+void vprintk(const char *fmt, va_list ap)
+{
+	char buf[512];
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+
+	if (n > (int)sizeof(buf) - 1)
+		n = sizeof(buf) - 1;
+	printk_lock();
+	for (struct console *c = consoles; c; c = c->next)
+		c->write(buf, n);
+	printk_unlock();
+}
+
+void printk(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprintk(fmt, ap);
+	va_end(ap);
+}
+
+struct outbuf {
+	char *buf;
+	size_t size, pos;
+};
+
+static void out_char(struct outbuf *o, char c)
+{
+	if (o->pos + 1 < o->size)
+		o->buf[o->pos] = c;
+	o->pos++;
+}
+
+static void out_str(struct outbuf *o, const char *s, int width, int prec, bool left)
+{
+	int len = prec >= 0 ? (int)strnlen(s, prec) : (int)strlen(s);
+
+	if (!left)
+		for (int i = len; i < width; i++)
+			out_char(o, ' ');
+	for (int i = 0; i < len; i++)
+		out_char(o, s[i]);
+	if (left)
+		for (int i = len; i < width; i++)
+			out_char(o, ' ');
+}
+
+static void out_num(struct outbuf *o, unsigned long long v, bool neg, unsigned int base,
+		    bool upper, int width, bool zero, bool left)
+{
+	char tmp[24];
+	int n = 0;
+	const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+
+	do {
+		tmp[n++] = digits[v % base];
+		v /= base;
+	} while (v);
+	int len = n + neg;
+	if (neg && zero)
+		out_char(o, '-');
+	if (!left)
+		for (int i = len; i < width; i++)
+			out_char(o, zero ? '0' : ' ');
+	if (neg && !zero)
+		out_char(o, '-');
+	while (n)
+		out_char(o, tmp[--n]);
+	if (left)
+		for (int i = len; i < width; i++)
+			out_char(o, ' ');
+}
+
+int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
+{
+	struct outbuf o = { buf, size, 0 };
+
+	for (; *fmt; fmt++) {
+		if (*fmt != '%') {
+			out_char(&o, *fmt);
+			continue;
+		}
+		bool left = false, zero = false;
+		int width = 0, prec = -1, lng = 0;
+
+		for (fmt++; *fmt == '-' || *fmt == '0'; fmt++) {
+			if (*fmt == '-')
+				left = true;
+			else
+				zero = true;
+		}
+		if (*fmt == '*') {
+			width = va_arg(ap, int);
+			fmt++;
+		}
+		for (; *fmt >= '0' && *fmt <= '9'; fmt++)
+			width = width * 10 + (*fmt - '0');
+		if (*fmt == '.') {
+			prec = 0;
+			fmt++;
+			if (*fmt == '*') {
+				prec = va_arg(ap, int);
+				fmt++;
+			}
+			for (; *fmt >= '0' && *fmt <= '9'; fmt++)
+				prec = prec * 10 + (*fmt - '0');
+		}
+		for (; *fmt == 'l' || *fmt == 'z' || *fmt == 'h'; fmt++)
+			if (*fmt != 'h')
+				lng++;
+
+		unsigned long long u;
+		long long s;
+		switch (*fmt) {
+		case 'd':
+		case 'i':
+			s = lng ? va_arg(ap, long long) : va_arg(ap, int);
+			out_num(&o, s < 0 ? -(unsigned long long)s : (unsigned long long)s, s < 0,
+				10, false, width, zero, left);
+			break;
+		case 'u':
+		case 'x':
+		case 'X':
+		case 'o':
+			u = lng ? va_arg(ap, unsigned long long) : va_arg(ap, unsigned int);
+			out_num(&o, u, false, *fmt == 'u' ? 10 : *fmt == 'o' ? 8 : 16,
+				*fmt == 'X', width, zero, left);
+			break;
+		case 'c':
+			out_char(&o, (char)va_arg(ap, int));
+			break;
+		case 's': {
+			const char *str = va_arg(ap, const char *);
+			out_str(&o, str ? str : "(null)", width, prec, left);
+			break;
+		}
+		case 'p': {
+			uintptr_t p = (uintptr_t)va_arg(ap, void *);
+			if (fmt[1] == 'S') {
+				char sym[128];
+				fmt++;
+				ksym_format(p, sym, sizeof(sym));
+				out_str(&o, sym, width, -1, left);
+			} else {
+				out_str(&o, "0x", 0, -1, false);
+				out_num(&o, p, false, 16, false, 16, true, false);
+			}
+			break;
+		}
+		case '%':
+			out_char(&o, '%');
+			break;
+		case 0:
+			fmt--;
+			break;
+		default:
+			out_char(&o, '%');
+			out_char(&o, *fmt);
+		}
+	}
+	if (size)
+		buf[o.pos < size ? o.pos : size - 1] = 0;
+	return o.pos;
+}
+
+int snprintf(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+	return n;
+}

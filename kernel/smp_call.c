@@ -1,0 +1,135 @@
+#include "kernel/smp_call.h"
+#include "arch/x86/apic.h"
+#include "arch/x86/traps.h"
+#include "arch/x86/tsc.h"
+#include "kernel/atomic.h"
+#include "kernel/percpu.h"
+#include "kernel/spinlock.h"
+#include "kernel/panic.h"
+#include "kernel/timer.h"
+#include "mm/kmalloc.h"
+
+/* A request lives on the caller's stack until done is set. */
+struct call_req {
+	smp_call_fn fn;
+	void *arg;
+	struct call_req *next;		/* (queue lock) */
+	int done;			/* (a) release by the target */
+};
+
+static struct call_queue {
+	spinlock_t lock;
+	struct call_req *head;		/* (lock) */
+} __cacheline_aligned queues[MAX_CPUS];
+
+void smp_call_serve(void)
+{
+	struct call_queue *q = &queues[smp_processor_id()];
+	struct call_req *list;
+	uint64_t flags;
+
+	if (!load_relaxed(&q->head))
+		return;
+	flags = spin_lock_irqsave(&q->lock);
+	list = q->head;
+	q->head = NULL;
+	spin_unlock_irqrestore(&q->lock, flags);
+	while (list) {
+		struct call_req *r = list;
+		list = r->next;		/* read before done: r dies with it */
+		r->fn(r->arg);
+		/* Pairs with the acquire load in wait_done(): the caller sees
+		 * everything fn wrote. */
+		store_release(&r->done, 1);
+	}
+}
+
+static void call_ipi(struct trap_frame *f)
+{
+	(void)f;
+	smp_call_serve();
+}
+
+void smp_call_init(void)
+{
+	for (unsigned int c = 0; c < MAX_CPUS; c++)
+		spin_lock_init(&queues[c].lock);
+	irq_register(VEC_CALL, call_ipi);
+}
+
+static void post(unsigned int cpu, struct call_req *r)
+{
+	struct call_queue *q = &queues[cpu];
+	uint64_t flags = spin_lock_irqsave(&q->lock);
+
+	r->next = q->head;
+	q->head = r;
+	spin_unlock_irqrestore(&q->lock, flags);
+	apic_send_ipi(cpu_percpu(cpu)->apic_id, VEC_CALL);
+}
+
+static void wait_done(unsigned int cpu, struct call_req *r, uint64_t deadline)
+{
+	while (!load_acquire(&r->done)) {
+		smp_call_serve();
+		cpu_relax();
+		if ((int64_t)(rdtsc() - deadline) > 0)
+			hang_report("smp_call: cpu %u did not answer a call to %pS within %llu ms; "
+				    "it last took an interrupt at %pS", cpu, (void *)r->fn,
+				    SMP_CALL_TIMEOUT_NS / 1000000,
+				    (void *)READ_ONCE(cpu_percpu(cpu)->last_irq_rip));
+	}
+}
+
+void smp_call_on(unsigned int cpu, smp_call_fn fn, void *arg)
+{
+	struct call_req r = { fn, arg, NULL, 0 };
+
+	if (cpu == smp_processor_id()) {
+		uint64_t flags = irq_save();
+		fn(arg);
+		irq_restore(flags);
+		return;
+	}
+	post(cpu, &r);
+	wait_done(cpu, &r, rdtsc() + ns_to_tsc(SMP_CALL_TIMEOUT_NS));
+}
+
+/* Per-CPU request arrays for smp_call_others(), one slot per target,
+ * allocated once the CPUs are known. (o) */
+static struct call_req *others_reqs[MAX_CPUS];
+static bool others_busy[MAX_CPUS];
+
+void smp_call_others(smp_call_fn fn, void *arg)
+{
+	unsigned int me = smp_processor_id(), c;
+	uint64_t deadline = rdtsc() + ns_to_tsc(SMP_CALL_TIMEOUT_NS);
+	struct call_req *reqs;
+
+	ASSERT_MSG(others_reqs[me], "smp_call_others before smp_call_init_late");
+	/* A function run while this CPU waits must not call here again:
+	 * it would reuse the slots still queued. */
+	ASSERT(!others_busy[me]);
+	others_busy[me] = true;
+	reqs = others_reqs[me];
+	for_each_online_cpu(c) {
+		if (c == me)
+			continue;
+		reqs[c] = (struct call_req){ fn, arg, NULL, 0 };
+		post(c, &reqs[c]);
+	}
+	for_each_online_cpu(c)
+		if (c != me)
+			wait_done(c, &reqs[c], deadline);
+	others_busy[me] = false;
+}
+
+void smp_call_init_late(void)
+{
+	unsigned int c;
+
+	for_each_online_cpu(c) {
+		others_reqs[c] = kmalloc(sizeof(struct call_req) * MAX_CPUS);
+		ASSERT(others_reqs[c]);
+	}
+}

@@ -1,0 +1,74 @@
+/*
+ * Ticket spinlocks: FIFO fair, so a CPU hammering a lock cannot starve
+ * another. Interrupts are left as the caller has them; the _irqsave forms
+ * disable them for locks also taken from interrupt handlers.
+ *
+ * A lock holder that spins too long is not detected here: the watchdog
+ * (kernel/timer.c) catches CPUs that stop ticking, which covers a CPU
+ * spinning with interrupts off.
+ */
+#ifndef KERNEL_SPINLOCK_H
+#define KERNEL_SPINLOCK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "arch/x86/cpu.h"
+#include "kernel/atomic.h"
+
+typedef struct spinlock {
+	uint16_t next;		/* (a) ticket handed to the next arrival */
+	uint16_t owner;		/* (a) ticket now holding the lock */
+} spinlock_t;
+
+#define SPINLOCK_INIT { 0, 0 }
+
+static inline void spin_lock_init(spinlock_t *l)
+{
+	l->next = 0;
+	l->owner = 0;
+}
+
+/* The acquire load of owner pairs with the release store in spin_unlock(). */
+static inline void spin_lock(spinlock_t *l)
+{
+	uint16_t me = __atomic_fetch_add(&l->next, 1, __ATOMIC_RELAXED);
+
+	while (load_acquire(&l->owner) != me)
+		cpu_relax();
+}
+
+static inline bool spin_trylock(spinlock_t *l)
+{
+	uint16_t owner = load_relaxed(&l->owner);
+	uint16_t next = owner;
+
+	if (load_relaxed(&l->next) != owner)
+		return false;
+	return __atomic_compare_exchange_n(&l->next, &next, (uint16_t)(owner + 1), false,
+					   __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
+static inline void spin_unlock(spinlock_t *l)
+{
+	store_release(&l->owner, (uint16_t)(l->owner + 1));
+}
+
+static inline bool spin_is_locked(spinlock_t *l)
+{
+	return load_relaxed(&l->owner) != load_relaxed(&l->next);
+}
+
+static inline uint64_t spin_lock_irqsave(spinlock_t *l)
+{
+	uint64_t flags = irq_save();
+	spin_lock(l);
+	return flags;
+}
+
+static inline void spin_unlock_irqrestore(spinlock_t *l, uint64_t flags)
+{
+	spin_unlock(l);
+	irq_restore(flags);
+}
+
+#endif

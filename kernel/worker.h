@@ -1,0 +1,33 @@
+/*
+ * Per-CPU workers: how tests run code on several CPUs at once. Every AP
+ * sits in its idle loop (halted, interrupts on; an RCU extended quiescent
+ * state) until the BSP hands it a function; the function runs in thread
+ * context with interrupts on, and the BSP waits for all of them.
+ */
+#ifndef KERNEL_WORKER_H
+#define KERNEL_WORKER_H
+
+#include <stdint.h>
+#include "kernel/cpumask.h"
+
+typedef void (*worker_fn)(void *arg);
+
+/*
+ * Run fn(arg) on every CPU in mask (the calling CPU included if it is in
+ * the mask: it runs its share after starting the others) and wait for
+ * all; timeout_ns bounds the wait (0: the default of 60 s), past which
+ * the stragglers are reported as a hang.
+ */
+void workers_run(const struct cpumask *mask, worker_fn fn, void *arg, uint64_t timeout_ns);
+/* Same, on every online CPU. */
+void workers_run_all(worker_fn fn, void *arg, uint64_t timeout_ns);
+
+void worker_init(void);
+/* The AP idle loop; never returns. */
+__attribute__((noreturn)) void worker_idle_loop(void);
+
+/* Hooks for RCU: called with interrupts off around the idle halt. */
+extern void (*idle_enter_hook)(void);
+extern void (*idle_exit_hook)(void);
+
+#endif

@@ -1,0 +1,39 @@
+/*
+ * The kernel half of the address space: direct map of RAM, the kernel
+ * image mapped W^X, and an ioremap area for MMIO and firmware tables.
+ * Built once on the BSP; every CPU and every mm shares the same upper-half
+ * top-level entries, which never change after kmap_init() (new mappings
+ * land in lower-level tables that are already shared).
+ */
+#ifndef MM_KMAP_H
+#define MM_KMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "arch/x86/pte.h"
+
+struct boot_info;
+
+/* Early allocator: pages from the memory map before the page allocator
+ * runs. Returns a zeroed page's physical address; panics when out. */
+paddr_t early_alloc_page(void);
+paddr_t early_alloc(size_t bytes);
+/* The [start, end) physical range the early allocator has consumed. */
+void early_alloc_range(paddr_t *start, paddr_t *end);
+
+/* Build the kernel page tables and switch the BSP to them. */
+void kmap_init(const struct boot_info *bi);
+/* Load the kernel page tables on this (AP) CPU. */
+void kmap_load(void);
+paddr_t kmap_kernel_pml4(void);
+
+/* Map MMIO uncached; returns a kernel virtual address. */
+void *ioremap(paddr_t pa, size_t len);
+/* Map firmware memory (ACPI tables) cached: the direct map when it
+ * covers the range, else the ioremap area. */
+void *memremap(paddr_t pa, size_t len);
+
+/* Highest physical address + 1 that the direct map covers. */
+extern paddr_t direct_map_end;
+
+#endif

@@ -1,0 +1,384 @@
+#include "mm/page_alloc.h"
+#include "arch/x86/cpu.h"
+#include "boot/multiboot2.h"
+#include "kernel/inject.h"
+#include "kernel/panic.h"
+#include "kernel/percpu.h"
+#include "kernel/printk.h"
+#include "kernel/report.h"
+#include "kernel/string.h"
+#include "mm/kmap.h"
+
+#define MAX_ORDER	11		/* blocks of 2^0 .. 2^10 pages */
+#define PCP_HIGH	64
+#define PCP_BATCH	16
+
+extern char _kernel_phys_start[], _kernel_end[];
+
+struct page *page_array;
+uint64_t max_pfn;
+
+/* Buddy lists. */
+static struct {
+	spinlock_t lock;
+	struct page *free[MAX_ORDER];	/* (lock) doubly linked, NULL-terminated */
+	uint64_t nr_free;		/* (lock) pages */
+	uint64_t managed;		/* (c) pages ever given to the allocator */
+} zone = { .lock = SPINLOCK_INIT };
+
+/* Per-CPU cache of order-0 pages, used with interrupts off by its owner. */
+struct pcp {
+	unsigned int count;
+	struct page *pages[PCP_HIGH];
+	long in_use[NR_PAGE_TYPES];	/* (o) allocs - frees by this CPU */
+} __cacheline_aligned;
+static struct pcp pcps[MAX_CPUS];
+static bool ready;
+
+bool page_alloc_ready(void)
+{
+	return ready;
+}
+
+static void list_push(struct page **head, struct page *p)
+{
+	p->prev = NULL;
+	p->next = *head;
+	if (*head)
+		(*head)->prev = p;
+	*head = p;
+}
+
+static void list_del(struct page **head, struct page *p)
+{
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		*head = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	p->next = p->prev = NULL;
+}
+
+static void poison_fill(struct page *p, unsigned int order)
+{
+	uint64_t *w = page_address(p);
+	size_t n = (PAGE_SIZE / 8) << order;
+
+	for (size_t i = 0; i < n; i++)
+		w[i] = PAGE_POISON;
+}
+
+bool page_poison_intact(const struct page *p)
+{
+	const uint64_t *w = page_address(p);
+
+	for (size_t i = 0; i < PAGE_SIZE / 8; i++)
+		if (w[i] != PAGE_POISON)
+			return false;
+	return true;
+}
+
+/* Report a write to free memory and restore the poison so one bad write
+ * is reported once. */
+static void poison_check(struct page *p, unsigned int order)
+{
+	uint64_t *w = page_address(p);
+	size_t n = (PAGE_SIZE / 8) << order;
+
+	for (size_t i = 0; i < n; i++) {
+		if (w[i] != PAGE_POISON) {
+			report_error("write_after_free",
+				     "page pfn 0x%lx offset 0x%zx: expected poison %016llx, found %016lx",
+				     (unsigned long)(p - page_array) + (i * 8 >> PAGE_SHIFT),
+				     (i * 8) & (PAGE_SIZE - 1), PAGE_POISON, w[i]);
+			w[i] = PAGE_POISON;
+		}
+	}
+}
+
+/* Zone lock held. */
+static void buddy_free(struct page *p, unsigned int order)
+{
+	uint64_t pfn = p - page_array;
+
+	zone.nr_free += 1ul << order;
+	while (order < MAX_ORDER - 1) {
+		uint64_t bpfn = pfn ^ (1ul << order);
+		struct page *b;
+
+		if (bpfn >= max_pfn)
+			break;
+		b = &page_array[bpfn];
+		if (!(b->flags & PG_BUDDY) || b->order != order)
+			break;
+		list_del(&zone.free[order], b);
+		b->flags &= ~PG_BUDDY;
+		pfn &= ~(1ul << order);
+		order++;
+	}
+	p = &page_array[pfn];
+	p->flags |= PG_BUDDY;
+	p->order = order;
+	list_push(&zone.free[order], p);
+}
+
+/* Zone lock held. */
+static struct page *buddy_alloc(unsigned int order)
+{
+	unsigned int o = order;
+
+	while (o < MAX_ORDER && !zone.free[o])
+		o++;
+	if (o == MAX_ORDER)
+		return NULL;
+	struct page *p = zone.free[o];
+	list_del(&zone.free[o], p);
+	p->flags &= ~PG_BUDDY;
+	while (o > order) {
+		o--;
+		struct page *half = p + (1ul << o);
+		half->flags |= PG_BUDDY;
+		half->order = o;
+		list_push(&zone.free[o], half);
+	}
+	zone.nr_free -= 1ul << order;
+	return p;
+}
+
+static void mark_allocated(struct page *p, unsigned int order, enum page_type type)
+{
+	for (unsigned long i = 0; i < (1ul << order); i++) {
+		p[i].flags &= ~PG_FREE;
+		p[i].type = type;
+	}
+	p->refcount = 1;
+	p->private = 0;
+	spin_lock_init(&p->ptl);
+	pcps[smp_processor_id()].in_use[type] += 1l << order;
+}
+
+struct page *alloc_pages(unsigned int order, enum page_type type)
+{
+	struct pcp *pcp;
+	struct page *p = NULL;
+	uint64_t flags = irq_save();
+
+	pcp = &pcps[smp_processor_id()];
+	if (order == 0) {
+		if (!pcp->count) {
+			spin_lock(&zone.lock);
+			while (pcp->count < PCP_BATCH) {
+				struct page *q = buddy_alloc(0);
+				if (!q)
+					break;
+				pcp->pages[pcp->count++] = q;
+			}
+			spin_unlock(&zone.lock);
+		}
+		if (pcp->count)
+			p = pcp->pages[--pcp->count];
+	} else {
+		spin_lock(&zone.lock);
+		p = buddy_alloc(order);
+		spin_unlock(&zone.lock);
+	}
+	if (p) {
+		ASSERT_MSG(p->flags & PG_FREE, "pfn 0x%lx on a free list but not free",
+			   (unsigned long)(p - page_array));
+		mark_allocated(p, order, type);
+	}
+	irq_restore(flags);
+	if (p)
+		poison_check(p, order);
+	return p;
+}
+
+struct page *alloc_page(enum page_type type)
+{
+	return alloc_pages(0, type);
+}
+
+struct page *alloc_page_zeroed(enum page_type type)
+{
+	struct page *p = alloc_pages(0, type);
+
+	if (p)
+		memset(page_address(p), 0, PAGE_SIZE);
+	return p;
+}
+
+void free_pages(struct page *p, unsigned int order)
+{
+	uint64_t pfn = p - page_array;
+	struct pcp *pcp;
+
+	ASSERT_MSG(pfn < max_pfn, "bad page pointer %p", (void *)p);
+	/*
+	 * Double free: the page is already in the allocator. Freeing it
+	 * again would put it on a list twice and hand it out twice.
+	 */
+	if ((load_relaxed(&p->flags) & PG_FREE) && !injected(INJECT_PAGE_DOUBLE_FREE)) {
+		report_error("double_free", "page pfn 0x%lx freed twice (type %u)",
+			     (unsigned long)pfn, p->type);
+		return;
+	}
+	poison_fill(p, order);
+
+	uint64_t flags = irq_save();
+	pcp = &pcps[smp_processor_id()];
+	pcp->in_use[p->type] -= 1l << order;
+	for (unsigned long i = 0; i < (1ul << order); i++) {
+		p[i].flags |= PG_FREE;
+		p[i].type = PAGE_FREE_TYPE;
+	}
+	if (order == 0) {
+		if (pcp->count == PCP_HIGH) {
+			spin_lock(&zone.lock);
+			while (pcp->count > PCP_HIGH - PCP_BATCH * 2)
+				buddy_free(pcp->pages[--pcp->count], 0);
+			spin_unlock(&zone.lock);
+		}
+		pcp->pages[pcp->count++] = p;
+	} else {
+		spin_lock(&zone.lock);
+		buddy_free(p, order);
+		spin_unlock(&zone.lock);
+	}
+	irq_restore(flags);
+}
+
+void free_page(struct page *p)
+{
+	free_pages(p, 0);
+}
+
+bool put_page(struct page *p)
+{
+	int32_t left = __atomic_sub_fetch(&p->refcount, 1, __ATOMIC_ACQ_REL);
+
+	ASSERT_MSG(left >= 0, "pfn 0x%lx refcount underflow", (unsigned long)(p - page_array));
+	if (left)
+		return false;
+	free_page(p);
+	return true;
+}
+
+void page_cache_drain_this_cpu(void)
+{
+	uint64_t flags = irq_save();
+	struct pcp *pcp = &pcps[smp_processor_id()];
+
+	spin_lock(&zone.lock);
+	while (pcp->count)
+		buddy_free(pcp->pages[--pcp->count], 0);
+	spin_unlock(&zone.lock);
+	irq_restore(flags);
+}
+
+long pages_in_use(enum page_type type)
+{
+	long n = 0;
+
+	for (unsigned int c = 0; c < MAX_CPUS; c++)
+		n += load_relaxed(&pcps[c].in_use[type]);
+	return n;
+}
+
+long pages_in_use_total(void)
+{
+	long n = 0;
+
+	for (unsigned int t = PAGE_KERNEL; t < NR_PAGE_TYPES; t++)
+		n += pages_in_use(t);
+	return n;
+}
+
+uint64_t pages_free(void)
+{
+	return pages_managed() - pages_in_use_total();
+}
+
+uint64_t pages_managed(void)
+{
+	return zone.managed;
+}
+
+/* Free [s, e) into the buddy lists, as large blocks as alignment allows. */
+static void add_free_range(paddr_t s, paddr_t e)
+{
+	for (uint64_t pfn = s >> PAGE_SHIFT; pfn < e >> PAGE_SHIFT;) {
+		unsigned int order = 0;
+
+		while (order + 1 < MAX_ORDER && !(pfn & ((2ul << order) - 1)) &&
+		       pfn + (2ul << order) <= e >> PAGE_SHIFT)
+			order++;
+		struct page *p = &page_array[pfn];
+		for (unsigned long i = 0; i < (1ul << order); i++) {
+			p[i].flags = PG_FREE;
+			p[i].type = PAGE_FREE_TYPE;
+		}
+		poison_fill(p, order);
+		buddy_free(p, order);
+		zone.managed += 1ul << order;
+		pfn += 1ul << order;
+	}
+}
+
+/* Subtract reserved [rs, re) from the free piece [s, e) and recurse on
+ * what is left. */
+static void add_free_minus(paddr_t s, paddr_t e, const paddr_t (*resv)[2], unsigned int n)
+{
+	if (s >= e)
+		return;
+	for (unsigned int i = 0; i < n; i++) {
+		paddr_t rs = resv[i][0], re = resv[i][1];
+		if (re <= s || rs >= e)
+			continue;
+		add_free_minus(s, rs, resv + i + 1, n - i - 1);
+		add_free_minus(re, e, resv + i + 1, n - i - 1);
+		return;
+	}
+	add_free_range(s, e);
+}
+
+void page_alloc_init(const struct boot_info *bi)
+{
+	paddr_t resv[2 + BOOT_MAX_MODULES][2];
+	unsigned int nresv = 0;
+
+	for (unsigned int i = 0; i < bi->nranges; i++) {
+		const struct mem_range *r = &bi->ranges[i];
+		uint64_t end = (r->base + r->len) >> PAGE_SHIFT;
+		if (r->type == MEM_USABLE && end > max_pfn)
+			max_pfn = end;
+	}
+	page_array = phys_to_virt(early_alloc(max_pfn * sizeof(struct page)));
+	for (uint64_t pfn = 0; pfn < max_pfn; pfn++)
+		page_array[pfn].flags = PG_RESERVED;
+
+	resv[nresv][0] = (paddr_t)(uintptr_t)_kernel_phys_start & PAGE_MASK;
+	resv[nresv++][1] = virt_to_phys(_kernel_end);
+	early_alloc_range(&resv[nresv][0], &resv[nresv][1]);
+	nresv++;
+	for (unsigned int m = 0; m < bi->nmodules; m++) {
+		resv[nresv][0] = bi->modules[m].base & PAGE_MASK;
+		resv[nresv++][1] = (bi->modules[m].base + bi->modules[m].len + PAGE_SIZE - 1) & PAGE_MASK;
+	}
+
+	spin_lock(&zone.lock);
+	for (unsigned int i = 0; i < bi->nranges; i++) {
+		const struct mem_range *r = &bi->ranges[i];
+		paddr_t s = (r->base + PAGE_SIZE - 1) & PAGE_MASK;
+		paddr_t e = (r->base + r->len) & PAGE_MASK;
+
+		if (r->type != MEM_USABLE)
+			continue;
+		/* Below 1 MiB stays with the firmware and the AP trampoline. */
+		if (s < 0x100000)
+			s = 0x100000;
+		add_free_minus(s, e, resv, nresv);
+	}
+	spin_unlock(&zone.lock);
+	ready = true;
+}

@@ -1,0 +1,432 @@
+/*
+ * KTAP runner, result accounting and report_error(). See tests/ktap.h.
+ *
+ * The run is driven by the BSP; report_error() and KTAP_EXPECT() may be
+ * called from any CPU while a case runs. Shared state:
+ *   cur.failed, cur.checks, class counts: atomics
+ *   class table, per-case printed-class set: report_lock
+ *   everything else: the BSP only
+ */
+#include "tests/ktap.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/tsc.h"
+#include "boot/multiboot2.h"
+#include "kernel/atomic.h"
+#include "kernel/cmdline.h"
+#include "kernel/exit.h"
+#include "kernel/percpu.h"
+#include "kernel/printk.h"
+#include "kernel/prng.h"
+#include "kernel/report.h"
+#include "kernel/spinlock.h"
+#include "kernel/string.h"
+#include "kernel/timer.h"
+#include "mm/kmalloc.h"
+#include "mm/page_alloc.h"
+
+const char *const kernel_version = "0.1.0";
+
+/* The order suites run in; DESIGN.md's list. A name here with no
+ * registered suite is simply not built yet. */
+static const char *const suite_order[] = {
+	"boot", "exceptions", "page_alloc", "timer", "rcu", "rcu_torture", "mm", "tlb",
+	"spf", "fault_torture", "unmap_torture", "mprotect_torture", "table_free_torture",
+	"tlb_torture", "bench", NULL,
+};
+/* Suites left out when tests= is not given (they are measurements). */
+static const char *const not_default[] = { "bench", NULL };
+
+static char tests_opt[512];
+CMDLINE_STR(tests, tests_opt, "comma list of suites to run (default: all but bench)");
+
+uint64_t global_seed;
+static bool seed_given;
+CMDLINE_U64_SET(seed, global_seed, 0, UINT64_MAX, seed_given, "PRNG seed (default from the TSC)");
+
+extern const struct ktap_suite __suites_start[], __suites_end[];
+
+#define MAX_CLASSES 32
+static spinlock_t report_lock = SPINLOCK_INIT;
+static struct {
+	const char *name;		/* (report_lock) */
+	unsigned long count;		/* (a) */
+} classes[MAX_CLASSES];
+
+static struct {
+	const char *name;		/* NULL between cases */
+	int failed;			/* (a) */
+	int checks;			/* (a) */
+	bool skipped, error;
+	char reason[160];
+	uint64_t start_tsc;
+	uint32_t printed_classes;	/* (report_lock) bit per class index */
+	const char *expect_class;	/* (report_lock) */
+	unsigned long expect_seen;	/* (report_lock) */
+} cur;
+
+static struct {
+	unsigned int pass, fail, skip, error;
+	bool failed_outside_case;	/* (a) report_error() with no case */
+	unsigned int suite_index, nsuites;
+	const char *suite_name;
+	bool suite_failed, suite_error;
+} run;
+
+static int class_index(const char *name)
+{
+	for (int i = 0; i < MAX_CLASSES; i++) {
+		if (!classes[i].name) {
+			classes[i].name = name;
+			return i;
+		}
+		if (!strcmp(classes[i].name, name))
+			return i;
+	}
+	return MAX_CLASSES - 1;
+}
+
+unsigned long report_count(const char *class)
+{
+	for (int i = 0; i < MAX_CLASSES && classes[i].name; i++)
+		if (!strcmp(classes[i].name, class))
+			return load_relaxed(&classes[i].count);
+	return 0;
+}
+
+void report_error(const char *class, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+	bool expected, first;
+	int idx;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+
+	uint64_t flags = spin_lock_irqsave(&report_lock);
+	idx = class_index(class);
+	atomic_inc(&classes[idx].count);
+	expected = cur.expect_class && !strcmp(cur.expect_class, class);
+	if (expected)
+		cur.expect_seen++;
+	first = !(cur.printed_classes & (1u << idx));
+	cur.printed_classes |= 1u << idx;
+	spin_unlock_irqrestore(&report_lock, flags);
+
+	if (expected) {
+		printk("    # expected error %s: %s\n", class, msg);
+		return;
+	}
+	if (!cur.name) {
+		printk("# error %s: %s\n", class, msg);
+		store_release(&run.failed_outside_case, true);
+		return;
+	}
+	if (atomic_add_return(&cur.failed, 1) == 1 || first) {
+		uint64_t ns = ktap_case_elapsed_ns();
+		printk("    # error %s: %s\n", class, msg);
+		printk("    # detect: %s after %llu.%03llu s\n", class,
+		       (unsigned long long)(ns / 1000000000), (unsigned long long)(ns / 1000000 % 1000));
+	}
+}
+
+bool ktap_check(bool ok, const char *file, int line, const char *cond, const char *fmt, ...)
+{
+	atomic_inc(&cur.checks);
+	if (ok)
+		return true;
+
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	printk("    # %s:%d: check failed: %s: %s\n", file, line, cond, msg);
+	atomic_inc(&cur.failed);
+	return false;
+}
+
+void ktap_diag(const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	printk("%s# %s\n", cur.name || run.suite_name ? "    " : "", msg);
+}
+
+void ktap_skip(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cur.reason, sizeof(cur.reason), fmt, ap);
+	va_end(ap);
+	cur.skipped = true;
+}
+
+void ktap_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cur.reason, sizeof(cur.reason), fmt, ap);
+	va_end(ap);
+	printk("    # error (test environment): %s\n", cur.reason);
+	cur.error = true;
+}
+
+void ktap_expect_error_begin(const char *class)
+{
+	uint64_t flags = spin_lock_irqsave(&report_lock);
+	cur.expect_class = class;
+	cur.expect_seen = 0;
+	spin_unlock_irqrestore(&report_lock, flags);
+}
+
+unsigned long ktap_expect_error_end(void)
+{
+	uint64_t flags = spin_lock_irqsave(&report_lock);
+	unsigned long n = cur.expect_seen;
+	cur.expect_class = NULL;
+	spin_unlock_irqrestore(&report_lock, flags);
+	return n;
+}
+
+uint64_t ktap_case_elapsed_ns(void)
+{
+	return cur.start_tsc ? tsc_to_ns(rdtsc() - cur.start_tsc) : 0;
+}
+
+bool ktap_case_failed(void)
+{
+	return load_relaxed(&cur.failed) != 0;
+}
+
+static long leak_snapshot_pages(void)
+{
+	return pages_in_use(PAGE_KERNEL) + pages_in_use(PAGE_TEST) + pages_in_use(PAGE_TABLE) +
+	       pages_in_use(PAGE_ANON);
+}
+
+static void run_case(unsigned int n, const struct ktap_case *c)
+{
+	long pages0, kmalloc0;
+
+	memset(&cur, 0, sizeof(cur));
+	cur.name = c->name;
+	pages0 = leak_snapshot_pages();
+	kmalloc0 = kmalloc_in_use();
+	cur.start_tsc = rdtsc();
+	c->run();
+
+	long dp = leak_snapshot_pages() - pages0, dk = kmalloc_in_use() - kmalloc0;
+	if (!cur.skipped && !cur.error && (dp || dk))
+		report_error("leak", "case %s: %ld pages and %ld kmalloc objects not returned",
+			     c->name, dp, dk);
+
+	const char *res = "ok";
+	char directive[200] = "";
+	if (cur.error) {
+		res = "not ok";
+		snprintf(directive, sizeof(directive), " # ERROR %s", cur.reason);
+		run.error++;
+		run.suite_error = true;
+	} else if (load_relaxed(&cur.failed)) {
+		res = "not ok";
+		run.fail++;
+		run.suite_failed = true;
+	} else if (cur.skipped) {
+		snprintf(directive, sizeof(directive), " # SKIP %s", cur.reason);
+		run.skip++;
+	} else if (!load_relaxed(&cur.checks)) {
+		res = "not ok";
+		snprintf(directive, sizeof(directive), " # ERROR the case checked nothing");
+		run.error++;
+		run.suite_error = true;
+	} else {
+		run.pass++;
+	}
+	printk("    %s %u %s%s\n", res, n, c->name, directive);
+	cur.name = NULL;
+}
+
+static const struct ktap_suite *find_suite(const char *name, size_t len)
+{
+	for (const struct ktap_suite *s = __suites_start; s < __suites_end; s++)
+		if (strlen(s->name) == len && !strncmp(s->name, name, len))
+			return s;
+	return NULL;
+}
+
+static bool in_list(const char *const *list, const char *name)
+{
+	for (; *list; list++)
+		if (!strcmp(*list, name))
+			return true;
+	return false;
+}
+
+/* Is this suite selected by tests=? */
+static bool selected(const char *name)
+{
+	const char *p = tests_opt;
+
+	if (!*p)
+		return !in_list(not_default, name);
+	while (*p) {
+		const char *e = strchr(p, ',');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		if (len == strlen(name) && !strncmp(p, name, len))
+			return true;
+		if (len == 3 && !strncmp(p, "all", 3))
+			return true;
+		p += len + (e ? 1 : 0);
+	}
+	return false;
+}
+
+static void validate_tests_opt(void)
+{
+	const char *p = tests_opt;
+
+	while (*p) {
+		const char *e = strchr(p, ',');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		if (!(len == 3 && !strncmp(p, "all", 3)) && !find_suite(p, len)) {
+			char list[400];
+			size_t n = 0;
+			for (const char *const *s = suite_order; *s; s++)
+				if (find_suite(*s, strlen(*s)))
+					n += snprintf(list + n, sizeof(list) - n, "%s%s", n ? "," : "", *s);
+			ktap_bail_out("unknown suite '%.*s' in 'tests=%s' (suites: %s)", (int)len, p,
+				      tests_opt, list);
+		}
+		p += len + (e ? 1 : 0);
+	}
+}
+
+static void print_totals_and_exit(void)
+{
+	bool failed = run.fail || load_acquire(&run.failed_outside_case);
+
+	printk("# Totals: pass:%u fail:%u skip:%u error:%u\n", run.pass, run.fail, run.skip,
+	       run.error);
+	printk("--- End of test: %s\n", failed || run.error ? "FAILURE" : "SUCCESS");
+	kernel_exit(failed ? EXIT_FAILURE_CODE : run.error ? EXIT_ERROR_CODE : EXIT_SUCCESS_CODE);
+}
+
+static void finish_suite(void)
+{
+	const char *res = run.suite_failed || run.suite_error ? "not ok" : "ok";
+
+	printk("%s %u %s%s\n", res, run.suite_index, run.suite_name,
+	       !run.suite_failed && run.suite_error ? " # ERROR" : "");
+}
+
+void ktap_run(void)
+{
+	unsigned int n = 0;
+
+	validate_tests_opt();
+	for (const char *const *s = suite_order; *s; s++)
+		if (find_suite(*s, strlen(*s)) && selected(*s))
+			n++;
+	run.nsuites = n;
+	printk("1..%u\n", n);
+	for (const char *const *s = suite_order; *s; s++) {
+		const struct ktap_suite *suite = find_suite(*s, strlen(*s));
+		char why[160];
+
+		if (!suite || !selected(*s))
+			continue;
+		run.suite_index++;
+		run.suite_name = suite->name;
+		run.suite_failed = run.suite_error = false;
+		if (suite->available && !suite->available(why, sizeof(why))) {
+			printk("ok %u %s # SKIP %s\n", run.suite_index, suite->name, why);
+			run.skip++;
+			continue;
+		}
+		printk("    KTAP version 1\n");
+		printk("    # Subtest: %s\n", suite->name);
+		printk("    1..%u\n", suite->ncases);
+		for (unsigned int i = 0; i < suite->ncases; i++)
+			run_case(i + 1, &suite->cases[i]);
+		finish_suite();
+	}
+	run.suite_name = NULL;
+	print_totals_and_exit();
+	__builtin_unreachable();
+}
+
+void ktap_abort_run(const char *class)
+{
+	if (cur.name) {
+		printk("    not ok %s # %s: the run stops here\n", cur.name, class);
+		run.fail++;
+		cur.name = NULL;
+	}
+	if (run.suite_name)
+		printk("not ok %u %s\n", run.suite_index, run.suite_name);
+	else
+		run.fail++;
+	print_totals_and_exit();
+	__builtin_unreachable();
+}
+
+void ktap_finish_panic(const char *msg)
+{
+	if (cur.name)
+		printk("    not ok %s # panic: %s\n", cur.name, msg);
+	if (run.suite_name)
+		printk("not ok %u %s\n", run.suite_index, run.suite_name);
+	printk("# Totals: pass:%u fail:%u skip:%u error:%u\n", run.pass, run.fail + 1, run.skip,
+	       run.error);
+	printk("--- End of test: FAILURE\n");
+}
+
+static bool header_started;
+
+static void print_header_start(void)
+{
+	if (header_started)
+		return;
+	header_started = true;
+	printk("KTAP version 1\n");
+	printk("# mmtorture %s cmdline: %s\n", kernel_version, boot_info.cmdline);
+}
+
+void ktap_bail_out(const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	print_header_start();
+	printk("Bail out! %s\n", msg);
+	kernel_exit(EXIT_ERROR_CODE);
+}
+
+void ktap_print_header(void)
+{
+	char buf[512];
+	size_t n = 0;
+	unsigned int c;
+
+	print_header_start();
+	for_each_online_cpu(c)
+		n += snprintf(buf + n, n < sizeof(buf) ? sizeof(buf) - n : 0, "%s%u", n ? "," : "",
+			      cpu_percpu(c)->apic_id);
+	printk("# cpus: %u online, apic ids: %s\n", nr_cpus_online, buf);
+	cpu_features_string(buf, sizeof(buf));
+	printk("# features: %s\n", buf);
+	if (!seed_given)
+		global_seed = rdtsc();
+	printk("# seed: %llu\n", (unsigned long long)global_seed);
+}
