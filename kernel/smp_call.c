@@ -37,7 +37,11 @@ void smp_call_serve(void)
 	while (list) {
 		struct call_req *r = list;
 		list = r->next;		/* read before done: r dies with it */
+		/* Functions always run with interrupts off, whether from the
+		 * IPI or polled by a waiter. */
+		flags = irq_save();
 		r->fn(r->arg);
+		irq_restore(flags);
 		/* Pairs with the acquire load in wait_done(): the caller sees
 		 * everything fn wrote. */
 		store_release(&r->done, 1);
