@@ -14,7 +14,7 @@ mb2_header:
 
 	; Information request: the kernel cannot run without these.
 	align 8
-	dw 1, 0			; type 1, required
+	dw 1, 1			; type 1, optional: GRUB boots us without a framebuffer too
 	dd 8 + 4 * 3
 	dd 1			; command line
 	dd 6			; memory map

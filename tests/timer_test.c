@@ -126,6 +126,7 @@ static void tsc_matches_hpet(void)
 {
 	volatile uint64_t *hpet;
 	uint64_t period_fs, c0, c1, t0, t1;
+	uint64_t slack = ns_to_tsc(20000);
 
 	if (!acpi_hpet_base()) {
 		ktap_skip("no HPET");
@@ -134,17 +135,21 @@ static void tsc_matches_hpet(void)
 	hpet = ioremap(acpi_hpet_base(), 1024);
 	period_fs = hpet[0] >> 32;
 	hpet[2] |= 1;
-	c0 = hpet[30];
-	t0 = rdtsc_ordered();
+	if (!hpet_tsc_pair(hpet, slack, &c0, &t0)) {
+		ktap_error("could not read the HPET and the TSC within 20 us of each other");
+		return;
+	}
 	mdelay(200);
-	c1 = hpet[30];
-	t1 = rdtsc_ordered();
+	if (!hpet_tsc_pair(hpet, slack, &c1, &t1)) {
+		ktap_error("could not read the HPET and the TSC within 20 us of each other");
+		return;
+	}
 	uint64_t hpet_us = (c1 - c0) * period_fs / 1000000000ull;
 	uint64_t tsc_us = tsc_to_ns(t1 - t0) / 1000;
 	long ppm = ((long)tsc_us - (long)hpet_us) * 1000000 / (long)hpet_us;
 	KTAP_EXPECT(ppm > -20000 && ppm < 20000, "TSC says %llu us, HPET says %llu us",
 		    (unsigned long long)tsc_us, (unsigned long long)hpet_us);
-	ktap_diag("TSC vs HPET: %ld ppm", ppm);
+	ktap_diag("TSC vs HPET: %ld ppm (TSC calibrated from %s)", ppm, tsc_source);
 }
 
 static const struct ktap_case timer_cases[] = {

@@ -39,39 +39,101 @@ static uint64_t calib_cpuid(void)
 	return (uint64_t)r.ecx * r.ebx / r.eax / 1000;
 }
 
-/*
- * PIT channel 2 in one-shot mode, gated by port 0x61: count down 50 ms
- * and see how far the TSC moved. The wait is bounded by iterations, so
- * a machine without a PIT (bit 5 never rises) fails instead of hanging.
- */
-static uint64_t calib_pit(void)
+static uint64_t median(uint64_t *v, unsigned int n)
 {
-	const uint32_t pit_hz = 1193182, ms = 50;
+	for (unsigned int i = 0; i < n; i++)
+		for (unsigned int j = i + 1; j < n; j++)
+			if (v[j] < v[i]) {
+				uint64_t t = v[i];
+				v[i] = v[j];
+				v[j] = t;
+			}
+	return v[n / 2];
+}
+
+/*
+ * One PIT measurement: channel 2 in one-shot mode, gated by port 0x61,
+ * counts down `ms`; see how far the TSC moved. Under a hypervisor the
+ * vCPU can be descheduled between two polls; a pause in the middle does
+ * no harm (both clocks keep running), but one across the end of the count
+ * or across its start moves that edge: a sample whose last poll interval
+ * or start exceeds 0.1% of the window is rejected. Returns kHz, 0 for a rejected sample,
+ * -1 when the PIT never finished. The wait is bounded by iterations, so a
+ * machine without a PIT (bit 5 never rises) fails instead of hanging.
+ */
+static int64_t pit_sample(uint32_t ms)
+{
+	const uint32_t pit_hz = 1193182;
 	uint32_t count = pit_hz * ms / 1000;
 	uint8_t gate = inb(0x61);
-	uint64_t t0, t1;
+	uint64_t t_before, t0, t, prev, last_gap = 0;
 	unsigned long i;
+	bool done = false;
 
 	outb(0x61, (gate & ~0x02) | 0x01);
 	outb(0x43, 0xb0);			/* channel 2, lo/hi, mode 0 */
 	outb(0x42, count & 0xff);
-	outb(0x42, count >> 8);
-	t0 = rdtsc_ordered();
-	for (i = 0; i < 50000000; i++)
-		if (inb(0x61) & 0x20)
+	t_before = rdtsc_ordered();
+	outb(0x42, count >> 8);			/* counting starts here */
+	t0 = prev = rdtsc_ordered();
+	for (i = 0; i < 50000000; i++) {
+		done = inb(0x61) & 0x20;
+		t = rdtsc_ordered();
+		last_gap = t - prev;
+		prev = t;
+		if (done)
 			break;
-	t1 = rdtsc_ordered();
+	}
 	outb(0x61, gate);
-	if (i == 50000000 || i < 10)
+	if (!done || i < 10)
+		return -1;
+	uint64_t window = t - t0;
+	if (last_gap > window / 1000 || t0 - t_before > window / 1000)
 		return 0;
-	return (t1 - t0) / ms;
+	return window / ms;
+}
+
+static uint64_t calib_pit(void)
+{
+	uint64_t samples[9];
+	unsigned int n = 0;
+
+	for (int tries = 0; tries < 30 && n < 9; tries++) {
+		int64_t khz = pit_sample(20);
+		if (khz < 0)
+			return 0;	/* no PIT at all */
+		if (khz)
+			samples[n++] = khz;
+	}
+	return n >= 3 ? median(samples, n) : 0;
+}
+
+/*
+ * Read the HPET counter and the TSC as close together as possible: the
+ * TSC is read on both sides and the pair is kept only if the two TSC
+ * reads are within `slack` cycles. Returns false if no attempt was tight.
+ */
+bool hpet_tsc_pair(volatile uint64_t *hpet, uint64_t slack, uint64_t *counter, uint64_t *tsc)
+{
+	for (int i = 0; i < 100; i++) {
+		uint64_t a = rdtsc_ordered();
+		uint64_t c = hpet[30];
+		uint64_t b = rdtsc_ordered();
+		if (b - a <= slack) {
+			*counter = c;
+			*tsc = a + (b - a) / 2;
+			return true;
+		}
+	}
+	return false;
 }
 
 static uint64_t calib_hpet(void)
 {
 	paddr_t base = acpi_hpet_base();
 	volatile uint64_t *hpet;
-	uint64_t period_fs, c0, c1 = 0, t0, t1, ticks;
+	uint64_t period_fs, c0, c1, t0, t1, samples[5];
+	unsigned int n = 0;
 
 	if (!base)
 		return 0;
@@ -80,20 +142,21 @@ static uint64_t calib_hpet(void)
 	if (!period_fs || period_fs > 100000000)
 		return 0;
 	hpet[2] |= 1;				/* ENABLE_CNF */
-	ticks = 50000000000000ull / period_fs;	/* 50 ms */
-	c0 = hpet[30];
-	t0 = rdtsc_ordered();
-	/* Bounded: a stopped counter fails calibration instead of hanging. */
-	for (unsigned long i = 0; i < 200000000; i++) {
-		c1 = hpet[30];
-		if (c1 - c0 >= ticks)
-			break;
+	uint64_t ticks = 20000000000000ull / period_fs;	/* 20 ms */
+	for (int tries = 0; tries < 20 && n < 5; tries++) {
+		/* Slack: 20 us at up to 10 GHz; the window below is 20 ms. */
+		if (!hpet_tsc_pair(hpet, 200000, &c0, &t0))
+			continue;
+		do {
+			if (!hpet_tsc_pair(hpet, 200000, &c1, &t1))
+				return 0;
+		} while (c1 - c0 < ticks && t1 - t0 < 100000000000ull);
+		if (c1 - c0 < ticks)
+			return 0;	/* the counter does not run */
+		uint64_t elapsed_us = (c1 - c0) * period_fs / 1000000000ull;
+		samples[n++] = (t1 - t0) * 1000 / elapsed_us;
 	}
-	if (c1 - c0 < ticks)
-		return 0;
-	t1 = rdtsc_ordered();
-	uint64_t elapsed_us = (c1 - c0) * period_fs / 1000000000ull;
-	return (t1 - t0) * 1000 / elapsed_us;
+	return n >= 3 ? median(samples, n) : 0;
 }
 
 bool tsc_init(void)

@@ -31,6 +31,10 @@ void ndelay(uint64_t ns);
 static inline void udelay(uint64_t us) { ndelay(us * 1000); }
 static inline void mdelay(uint64_t ms) { ndelay(ms * 1000000); }
 
+/* Read the HPET main counter and the TSC at (nearly) one instant; see
+ * tsc.c. */
+bool hpet_tsc_pair(volatile uint64_t *hpet, uint64_t slack, uint64_t *counter, uint64_t *tsc);
+
 /* Measure the local APIC timer's input rate (after divide) in Hz. */
 uint64_t apic_timer_calibrate(void);
 
