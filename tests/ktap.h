@@ -17,6 +17,7 @@
 #define TESTS_KTAP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct ktap_case {
