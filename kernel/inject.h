@@ -11,6 +11,8 @@
 enum inject {
 	INJECT_NONE,
 	INJECT_PAGE_DOUBLE_FREE,	/* page allocator skips its double-free check */
+	INJECT_RCU_EARLY_GP,		/* a grace period ends before the last CPU reports */
+	INJECT_RCU_SKIP_QS_CHECK,	/* the tick reports a QS without checking the preempt count */
 	NR_INJECT,
 };
 

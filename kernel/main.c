@@ -25,6 +25,7 @@
 #include "kernel/panic.h"
 #include "kernel/percpu.h"
 #include "kernel/printk.h"
+#include "kernel/rcu.h"
 #include "kernel/smp_call.h"
 #include "kernel/timer.h"
 #include "kernel/worker.h"
@@ -76,6 +77,7 @@ void kmain(uint32_t mb2_info_phys)
 	timer_init_cpu();
 	smp_call_init();
 	worker_init();
+	rcu_init();
 	irq_enable();
 
 	smp_boot_aps();

@@ -109,10 +109,18 @@ int nmi_backtrace_handler(struct trap_frame *f)
 
 void backtrace_all_other_cpus(void)
 {
-	unsigned int me = smp_processor_id(), c;
+	struct cpumask m = cpu_online_mask;
 
-	for_each_online_cpu(c) {
-		if (c == me)
+	cpumask_clear_cpu(&m, smp_processor_id());
+	backtrace_cpus(&m);
+}
+
+void backtrace_cpus(const struct cpumask *mask)
+{
+	unsigned int c;
+
+	for_each_cpu_in(c, mask) {
+		if (c == smp_processor_id())
 			continue;
 		cpumask_set(&nmi_bt_pending, c);
 		apic_send_nmi(cpu_percpu(c)->apic_id);

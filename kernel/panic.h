@@ -36,6 +36,9 @@ void backtrace_here(void);
 /* Print every other online CPU's registers and backtrace (by NMI) and
  * wait, bounded, for them to finish. */
 void backtrace_all_other_cpus(void);
+struct cpumask;
+/* Same for the CPUs in mask (the caller excluded). */
+void backtrace_cpus(const struct cpumask *mask);
 /* Called from the NMI handler. Returns 1 if the NMI was a backtrace
  * request and has been served. */
 int nmi_backtrace_handler(struct trap_frame *f);

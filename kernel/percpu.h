@@ -42,6 +42,11 @@ struct percpu {
 	uint64_t fault_vector;
 	uint64_t fault_error;
 	uint64_t fault_cr2;
+	/* RCU (sched flavor): an expedited grace period waits for this
+	 * CPU's next quiescent state; the outermost rcu_read_unlock()
+	 * reports it. (o) set in the expedited IPI handler, cleared by the
+	 * owner. */
+	bool rcu_exp_need_qs;
 	/* Last RIP seen by an interrupt, for diagnosing CPUs that do not ack. */
 	uint64_t last_irq_rip;		/* (o) */
 } __cacheline_aligned;

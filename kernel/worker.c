@@ -43,9 +43,9 @@ void worker_idle_loop(void)
 			idle_enter_hook();
 		safe_halt();
 		irq_disable();
+		pc->idle = false;
 		if (idle_exit_hook)
 			idle_exit_hook();
-		pc->idle = false;
 		irq_enable();
 	}
 }

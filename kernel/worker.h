@@ -26,7 +26,8 @@ void worker_init(void);
 /* The AP idle loop; never returns. */
 __attribute__((noreturn)) void worker_idle_loop(void);
 
-/* Hooks for RCU: called with interrupts off around the idle halt. */
+/* Hooks for RCU, called with interrupts off: enter after this_cpu()->idle
+ * is set, exit after it is cleared. */
 extern void (*idle_enter_hook)(void);
 extern void (*idle_exit_hook)(void);
 

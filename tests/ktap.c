@@ -17,6 +17,7 @@
 #include "kernel/percpu.h"
 #include "kernel/printk.h"
 #include "kernel/prng.h"
+#include "kernel/rcu.h"
 #include "kernel/report.h"
 #include "kernel/spinlock.h"
 #include "kernel/string.h"
@@ -214,19 +215,25 @@ static long leak_snapshot_pages(void)
 
 static void run_case(unsigned int n, const struct ktap_case *c)
 {
-	long pages0, kmalloc0;
+	long pages0, kmalloc0, rcu0;
 
 	memset(&cur, 0, sizeof(cur));
 	cur.name = c->name;
+	rcu0 = rcu_callbacks_pending();
 	pages0 = leak_snapshot_pages();
 	kmalloc0 = kmalloc_in_use();
 	cur.start_tsc = rdtsc();
 	c->run();
 
+	/* Objects freed through RCU count as returned once their callbacks
+	 * have run: wait for them before comparing. */
+	if (rcu_callbacks_pending() != rcu0)
+		rcu_barrier();
 	long dp = leak_snapshot_pages() - pages0, dk = kmalloc_in_use() - kmalloc0;
-	if (!cur.skipped && !cur.error && (dp || dk))
-		report_error("leak", "case %s: %ld pages and %ld kmalloc objects not returned",
-			     c->name, dp, dk);
+	long dr = rcu_callbacks_pending() - rcu0;
+	if (!cur.skipped && !cur.error && (dp || dk || dr))
+		report_error("leak", "case %s: %ld pages, %ld kmalloc objects and %ld RCU callbacks "
+			     "not returned", c->name, dp, dk, dr);
 
 	const char *res = "ok";
 	char directive[200] = "";

@@ -31,6 +31,7 @@
 #define VEC_CALL	0xf0	/* cross-CPU function call */
 #define VEC_WAKE	0xf1	/* wake an idle CPU: no work in the handler */
 #define VEC_TLB		0xf2	/* TLB shootdown */
+#define VEC_RCU_EXP	0xf3	/* expedited grace period: report a quiescent state */
 #define VEC_SPURIOUS	0xff
 
 #define PF_P	(1u << 0)	/* protection violation (else not present) */

@@ -1,0 +1,574 @@
+/*
+ * RCU: grace periods, quiescent states, callbacks. See kernel/rcu.h.
+ *
+ * Grace-period numbers: gp.current is the number of the latest grace
+ * period started, gp.completed of the latest finished; they are equal
+ * when none runs. A callback queued when current == N needs grace period
+ * N + 1 to complete (N itself may have started before the callback's
+ * update, so it cannot count).
+ *
+ * Shared state and what protects it:
+ *   gp.current, gp.completed   written under gp.lock, read lock-free
+ *                              (acquire) by call_rcu() and waiters
+ *   gp.requested, gp.phase_state, gp.start_tsc, gp.stall_reported: gp.lock
+ *   gp.qs_mask                 sched: bits set under gp.lock at the start,
+ *                              cleared under gp.lock, tested lock-free as
+ *                              a hint (a stale 1 only costs a lock trip)
+ *   rcu_cpu[c]                 owner CPU with interrupts off; counters (o)
+ */
+#include "kernel/rcu.h"
+#include "arch/x86/apic.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/traps.h"
+#include "arch/x86/tsc.h"
+#include "kernel/cmdline.h"
+#include "kernel/inject.h"
+#include "kernel/panic.h"
+#include "kernel/printk.h"
+#include "kernel/report.h"
+#include "kernel/smp_call.h"
+#include "kernel/spinlock.h"
+#include "kernel/timer.h"
+#include "kernel/worker.h"
+#include "mm/kmalloc.h"
+
+#define RCU_BATCH 64
+
+static const char *const flavor_names[] = { "sched", "preempt", NULL };
+int rcu_flavor = RCU_SCHED;
+CMDLINE_ENUM(rcu, rcu_flavor, flavor_names, "RCU flavor");
+static uint64_t rcu_stall_s = 10;
+CMDLINE_U64(rcu_stall, rcu_stall_s, 0, 3600, "seconds before a grace period is a stall (0: never)");
+
+struct rcu_cpu_preempt rcu_preempt_cpu[MAX_CPUS];
+int rcu_preempt_phase;
+
+enum { PHASE_IDLE, PHASE_DRAIN_INACTIVE, PHASE_DRAIN_OLD };
+
+static struct {
+	spinlock_t lock;
+	uint64_t current;
+	uint64_t completed;
+	uint64_t requested;
+	struct cpumask qs_mask;
+	int phase_state;
+	uint64_t start_tsc;
+	bool stall_reported;
+} gp = { .lock = SPINLOCK_INIT };
+
+struct cblist {
+	struct rcu_head *head, **tail;
+};
+
+/* Per-CPU callbacks: done (ready), then up to two segments waiting for
+ * grace periods seg_gp[0] < seg_gp[1]. Owner CPU, interrupts off. */
+static struct rcu_cpu {
+	struct cblist done;
+	struct cblist seg[2];
+	uint64_t seg_gp[2];
+	unsigned int nseg;
+	long queued, invoked;			/* (o) */
+	struct rcu_stats stats;			/* (o) */
+} __cacheline_aligned rcu_cpu[MAX_CPUS];
+
+static void cblist_init(struct cblist *l)
+{
+	l->head = NULL;
+	l->tail = &l->head;
+}
+
+static void cblist_append(struct cblist *l, struct rcu_head *h)
+{
+	h->next = NULL;
+	*l->tail = h;
+	l->tail = &h->next;
+}
+
+static void cblist_splice(struct cblist *dst, struct cblist *src)
+{
+	if (!src->head)
+		return;
+	*dst->tail = src->head;
+	dst->tail = src->tail;
+	cblist_init(src);
+}
+
+uint64_t rcu_gp_completed(void)
+{
+	return load_acquire(&gp.completed);
+}
+
+/* ---- grace periods ---------------------------------------------------- */
+
+static void end_gp_locked(void);
+
+static void start_gp_locked(void)
+{
+	unsigned int c, me = smp_processor_id();
+
+	gp.current = gp.completed + 1;
+	gp.start_tsc = rdtsc();
+	gp.stall_reported = false;
+	rcu_cpu[me].stats.gp_started++;
+	/*
+	 * Order the callers' updates (and the new gp.current) before the
+	 * idle flags read below; pairs with the fence in rcu_idle_exit():
+	 *
+	 *   GP start (here)              CPU c leaving idle
+	 *   gp.current = N               pc->idle = false
+	 *   smp_mb()                     smp_mb()
+	 *   read c's idle flag           read RCU-protected data
+	 *
+	 * Either we see c busy and wait for it, or c's reads come after our
+	 * fence and see every update made before the grace period began.
+	 */
+	smp_mb();
+	if (rcu_flavor == RCU_PREEMPT) {
+		gp.phase_state = PHASE_DRAIN_INACTIVE;
+		return;
+	}
+	for_each_online_cpu(c) {
+		if (READ_ONCE(cpu_percpu(c)->idle)) {
+			rcu_cpu[me].stats.qs_idle++;
+			continue;
+		}
+		cpumask_set(&gp.qs_mask, c);
+	}
+	if (!cpumask_weight(&gp.qs_mask))
+		end_gp_locked();
+}
+
+static void end_gp_locked(void)
+{
+	/* Everything the readers did happens before the callbacks run:
+	 * release pairs with the acquire of gp.completed in
+	 * advance_callbacks(). */
+	store_release(&gp.completed, gp.current);
+	gp.phase_state = PHASE_IDLE;
+	if (gp.requested > gp.completed)
+		start_gp_locked();
+}
+
+static void request_gp(uint64_t needed)
+{
+	if (load_relaxed(&gp.requested) >= needed && load_relaxed(&gp.current) >= needed)
+		return;
+	uint64_t flags = spin_lock_irqsave(&gp.lock);
+	if (gp.requested < needed)
+		gp.requested = needed;
+	if (gp.current == gp.completed && gp.requested > gp.completed)
+		start_gp_locked();
+	spin_unlock_irqrestore(&gp.lock, flags);
+}
+
+/* The grace period a callback queued now must wait for. The fence orders
+ * the caller's update before the read of gp.current: if a grace period
+ * starts after this read, it starts after the update. */
+static uint64_t gp_needed_now(void)
+{
+	smp_mb();
+	return load_acquire(&gp.current) + 1;
+}
+
+/* sched: this CPU passed a quiescent state. */
+static void report_qs(unsigned int cpu)
+{
+	if (!cpumask_test(&gp.qs_mask, cpu))
+		return;
+	uint64_t flags = spin_lock_irqsave(&gp.lock);
+	if (gp.current != gp.completed && cpumask_test(&gp.qs_mask, cpu)) {
+		cpumask_clear_cpu(&gp.qs_mask, cpu);
+		unsigned int left = cpumask_weight(&gp.qs_mask);
+		/* inject=rcu_early_gp: end without the last CPU's report. */
+		if (left == 0 || (left == 1 && injected(INJECT_RCU_EARLY_GP))) {
+			cpumask_zero(&gp.qs_mask);
+			end_gp_locked();
+		}
+	}
+	spin_unlock_irqrestore(&gp.lock, flags);
+}
+
+/*
+ * preempt: are all readers of phase idx gone? Sum the unlocks first, then
+ * (after a fence) the locks: a reader counted in the unlocks was counted
+ * in the locks before, so equal sums mean no reader of idx was in flight
+ * at the fence. A reader that enters idx after the lock scan did its
+ * smp_mb() after incrementing and sees everything before our fence.
+ */
+static bool readers_drained(int idx)
+{
+	unsigned long locks = 0, unlocks = 0;
+	unsigned int c;
+
+	for_each_online_cpu(c)
+		unlocks += load_relaxed(&rcu_preempt_cpu[c].unlock[idx]);
+	smp_mb();
+	for_each_online_cpu(c)
+		locks += load_relaxed(&rcu_preempt_cpu[c].lock[idx]);
+	return locks == unlocks;
+}
+
+/* preempt: advance the phase machine as far as it goes. gp.lock held. */
+static void preempt_advance_locked(void)
+{
+	if (gp.phase_state == PHASE_DRAIN_INACTIVE) {
+		/* Readers that sampled the phase before the last flip but
+		 * entered late may sit in the inactive phase: drain them
+		 * before flipping back to it. */
+		if (!readers_drained(rcu_preempt_phase ^ 1))
+			return;
+		smp_mb();
+		store_relaxed(&rcu_preempt_phase, rcu_preempt_phase ^ 1);
+		smp_mb();
+		gp.phase_state = PHASE_DRAIN_OLD;
+	}
+	if (gp.phase_state == PHASE_DRAIN_OLD) {
+		/* inject=rcu_early_gp: do not wait for the old readers. */
+		if (!injected(INJECT_RCU_EARLY_GP) && !readers_drained(rcu_preempt_phase ^ 1))
+			return;
+		smp_mb();
+		end_gp_locked();
+	}
+}
+
+static void preempt_try_advance(bool wait_for_lock)
+{
+	uint64_t flags = irq_save();
+
+	if (wait_for_lock)
+		spin_lock(&gp.lock);
+	else if (!spin_trylock(&gp.lock)) {
+		irq_restore(flags);
+		return;
+	}
+	if (gp.current != gp.completed)
+		preempt_advance_locked();
+	spin_unlock(&gp.lock);
+	irq_restore(flags);
+}
+
+void rcu_qs(void)
+{
+	struct percpu *pc = this_cpu();
+
+	if (rcu_flavor != RCU_SCHED)
+		return;
+	if (pc->preempt_count == 0 && irqs_enabled()) {
+		rcu_cpu[pc->cpu].stats.qs_explicit++;
+		report_qs(pc->cpu);
+	}
+}
+
+void rcu_read_unlock_special(void)
+{
+	struct percpu *pc = this_cpu();
+
+	if (!irqs_enabled())
+		return;		/* still a reader (sched): the tick reports later */
+	pc->rcu_exp_need_qs = false;
+	rcu_cpu[pc->cpu].stats.qs_unlock++;
+	report_qs(pc->cpu);
+}
+
+static void rcu_idle_enter(void)
+{
+	struct percpu *pc = this_cpu();
+
+	/* pc->idle was set by the caller; make it visible before the
+	 * report, so a grace period starting now skips this CPU. */
+	smp_mb();
+	if (rcu_flavor == RCU_SCHED && pc->preempt_count == 0) {
+		rcu_cpu[pc->cpu].stats.qs_idle++;
+		report_qs(pc->cpu);
+	}
+}
+
+static void rcu_idle_exit(void)
+{
+	/* pc->idle was cleared by the caller: pairs with the fence in
+	 * start_gp_locked(). */
+	smp_mb();
+}
+
+/* ---- callbacks -------------------------------------------------------- */
+
+/* Move segments whose grace period completed to done. Interrupts off. */
+static void advance_callbacks(struct rcu_cpu *rc)
+{
+	uint64_t completed = load_acquire(&gp.completed);
+
+	while (rc->nseg && rc->seg_gp[0] <= completed) {
+		cblist_splice(&rc->done, &rc->seg[0]);
+		rc->seg[0] = rc->seg[1];
+		if (!rc->seg[0].head)
+			cblist_init(&rc->seg[0]);
+		rc->seg_gp[0] = rc->seg_gp[1];
+		cblist_init(&rc->seg[1]);
+		rc->nseg--;
+	}
+}
+
+static void invoke(struct rcu_head *h)
+{
+	uintptr_t f = (uintptr_t)h->func;
+
+	if (f < 4096)
+		kfree((char *)h - f);	/* kfree_rcu(): func holds the offset */
+	else
+		h->func(h);
+}
+
+/* Run up to `batch` ready callbacks of this CPU. Interrupts off. */
+static void process_callbacks(unsigned int batch)
+{
+	struct rcu_cpu *rc = &rcu_cpu[smp_processor_id()];
+
+	advance_callbacks(rc);
+	while (rc->done.head && batch--) {
+		struct rcu_head *h = rc->done.head;
+		rc->done.head = h->next;
+		if (!rc->done.head)
+			rc->done.tail = &rc->done.head;
+		invoke(h);
+		store_relaxed(&rc->invoked, rc->invoked + 1);
+	}
+}
+
+void call_rcu(struct rcu_head *head, void (*func)(struct rcu_head *head))
+{
+	uint64_t needed = gp_needed_now();
+	uint64_t flags = irq_save();
+	struct rcu_cpu *rc = &rcu_cpu[smp_processor_id()];
+
+	head->func = func;
+	advance_callbacks(rc);
+	if (rc->nseg && rc->seg_gp[rc->nseg - 1] >= needed) {
+		/* A later segment already waits long enough: needed only
+		 * grows per CPU, so it is the last one. */
+		cblist_append(&rc->seg[rc->nseg - 1], head);
+	} else {
+		ASSERT_MSG(rc->nseg < 2, "rcu: callback needs gp %lu with segments at %lu and %lu",
+			   needed, rc->seg_gp[0], rc->seg_gp[1]);
+		cblist_init(&rc->seg[rc->nseg]);
+		cblist_append(&rc->seg[rc->nseg], head);
+		rc->seg_gp[rc->nseg++] = needed;
+	}
+	store_relaxed(&rc->queued, rc->queued + 1);
+	irq_restore(flags);
+	request_gp(needed);
+}
+
+void kfree_rcu_head(struct rcu_head *head, unsigned long offset)
+{
+	ASSERT(offset < 4096);
+	call_rcu(head, (void (*)(struct rcu_head *))offset);
+}
+
+long rcu_callbacks_pending(void)
+{
+	long n = 0;
+
+	for (unsigned int c = 0; c < MAX_CPUS; c++)
+		n += load_relaxed(&rcu_cpu[c].queued) - load_relaxed(&rcu_cpu[c].invoked);
+	return n;
+}
+
+/* ---- waiting ---------------------------------------------------------- */
+
+struct rcu_waiter {
+	struct rcu_head head;
+	int done;		/* (a) */
+};
+
+static void wake_waiter(struct rcu_head *h)
+{
+	struct rcu_waiter *w = (struct rcu_waiter *)h;
+	store_release(&w->done, 1);
+}
+
+/* Spin until *v == until, helping: report our own quiescent state, run
+ * our own callbacks, advance the preempt phase machine. */
+static void wait_helping(int *v, int until)
+{
+	ASSERT_MSG(irqs_enabled(), "waiting for a grace period with interrupts off");
+	while (load_acquire(v) != until) {
+		rcu_qs();
+		if (rcu_flavor == RCU_PREEMPT)
+			preempt_try_advance(false);
+		uint64_t flags = irq_save();
+		process_callbacks(RCU_BATCH);
+		irq_restore(flags);
+		cpu_relax();
+	}
+}
+
+void synchronize_rcu(void)
+{
+	struct rcu_waiter w = { .done = 0 };
+
+	ASSERT_MSG(this_cpu()->preempt_count == 0, "synchronize_rcu() inside a read section");
+	call_rcu(&w.head, wake_waiter);
+	wait_helping(&w.done, 1);
+}
+
+static void exp_ipi(struct trap_frame *f)
+{
+	struct percpu *pc = this_cpu();
+
+	/* The IPI runs with interrupts off; the interrupted context had
+	 * them on (or we would not be here), so preempt count 0 means it
+	 * was quiescent. */
+	if (pc->preempt_count == 0) {
+		rcu_cpu[pc->cpu].stats.qs_exp_ipi++;
+		report_qs(pc->cpu);
+	} else {
+		pc->rcu_exp_need_qs = true;
+	}
+}
+
+void synchronize_rcu_expedited(void)
+{
+	uint64_t needed = gp_needed_now();
+	unsigned int me = smp_processor_id(), c;
+
+	ASSERT_MSG(this_cpu()->preempt_count == 0, "synchronize_rcu_expedited() inside a read section");
+	ASSERT_MSG(irqs_enabled(), "synchronize_rcu_expedited() with interrupts off");
+	rcu_cpu[me].stats.gp_expedited++;
+	request_gp(needed);
+	while (load_acquire(&gp.completed) < needed) {
+		if (rcu_flavor == RCU_PREEMPT) {
+			preempt_try_advance(true);
+			cpu_relax();
+			continue;
+		}
+		rcu_qs();
+		/* Ask every CPU still owing a report, then give the IPIs
+		 * time to land before asking again. */
+		for_each_cpu_in(c, &gp.qs_mask)
+			if (c != me)
+				apic_send_ipi(cpu_percpu(c)->apic_id, VEC_RCU_EXP);
+		uint64_t until = rdtsc() + ns_to_tsc(20000);
+		while (load_acquire(&gp.completed) < needed && rdtsc() < until)
+			cpu_relax();
+	}
+}
+
+static int barrier_left;	/* (a) */
+static struct rcu_head barrier_heads[MAX_CPUS];
+
+static void barrier_cb(struct rcu_head *h)
+{
+	(void)h;
+	atomic_dec(&barrier_left);
+}
+
+static void queue_barrier(void *arg)
+{
+	(void)arg;
+	call_rcu(&barrier_heads[smp_processor_id()], barrier_cb);
+}
+
+void rcu_barrier(void)
+{
+	unsigned int c;
+
+	store_relaxed(&barrier_left, (int)nr_cpus_online);
+	/* Each CPU's callbacks run in order, so its barrier callback runs
+	 * after everything it queued before. */
+	for_each_online_cpu(c)
+		smp_call_on(c, queue_barrier, NULL);
+	wait_helping(&barrier_left, 0);
+}
+
+/* ---- tick and stalls -------------------------------------------------- */
+
+static void stall_check(void)
+{
+	if (!rcu_stall_s || load_acquire(&gp.current) == load_acquire(&gp.completed))
+		return;
+	if (rdtsc() - READ_ONCE(gp.start_tsc) < ns_to_tsc(rcu_stall_s * 1000000000ull))
+		return;
+	if (!spin_trylock(&gp.lock))
+		return;
+	bool report = gp.current != gp.completed && !gp.stall_reported &&
+		      rdtsc() - gp.start_tsc >= ns_to_tsc(rcu_stall_s * 1000000000ull);
+	struct cpumask holders;
+	cpumask_zero(&holders);
+	uint64_t n = gp.current;
+	if (report) {
+		gp.stall_reported = true;
+		unsigned int c;
+		if (rcu_flavor == RCU_SCHED) {
+			holders = gp.qs_mask;
+		} else {
+			int idx = rcu_preempt_phase ^ (gp.phase_state == PHASE_DRAIN_OLD ? 1 : 0);
+			for_each_online_cpu(c)
+				if (load_relaxed(&rcu_preempt_cpu[c].lock[idx]) !=
+				    load_relaxed(&rcu_preempt_cpu[c].unlock[idx]) ||
+				    load_relaxed(&rcu_preempt_cpu[c].nesting))
+					cpumask_set(&holders, c);
+		}
+	}
+	spin_unlock(&gp.lock);
+	if (!report)
+		return;
+
+	char list[256];
+	size_t len = 0;
+	unsigned int c;
+	list[0] = 0;
+	for_each_cpu_in(c, &holders)
+		len += snprintf(list + len, len < sizeof(list) ? sizeof(list) - len : 0, "%s%u",
+				len ? "," : "", c);
+	report_error("rcu_stall", "grace period %llu has run for %llu s; cpus not quiescent: %s",
+		     (unsigned long long)n, (unsigned long long)rcu_stall_s, len ? list : "none");
+	cpumask_clear_cpu(&holders, smp_processor_id());
+	backtrace_cpus(&holders);
+}
+
+static void rcu_tick(struct trap_frame *f)
+{
+	struct percpu *pc = this_cpu();
+
+	(void)f;
+	if (rcu_flavor == RCU_SCHED) {
+		/* inject=rcu_skip_qs_check: report even inside a reader. */
+		if (cpumask_test(&gp.qs_mask, pc->cpu) &&
+		    (pc->preempt_count == 0 || injected(INJECT_RCU_SKIP_QS_CHECK))) {
+			rcu_cpu[pc->cpu].stats.qs_tick++;
+			report_qs(pc->cpu);
+		}
+	} else {
+		preempt_try_advance(false);
+	}
+	stall_check();
+	process_callbacks(RCU_BATCH);
+}
+
+void rcu_stats_get(struct rcu_stats *s)
+{
+	*s = (struct rcu_stats){ 0 };
+	for (unsigned int c = 0; c < MAX_CPUS; c++) {
+		const struct rcu_stats *r = &rcu_cpu[c].stats;
+		s->qs_tick += load_relaxed(&r->qs_tick);
+		s->qs_idle += load_relaxed(&r->qs_idle);
+		s->qs_explicit += load_relaxed(&r->qs_explicit);
+		s->qs_exp_ipi += load_relaxed(&r->qs_exp_ipi);
+		s->qs_unlock += load_relaxed(&r->qs_unlock);
+		s->gp_started += load_relaxed(&r->gp_started);
+		s->gp_expedited += load_relaxed(&r->gp_expedited);
+	}
+}
+
+void rcu_init(void)
+{
+	for (unsigned int c = 0; c < MAX_CPUS; c++) {
+		cblist_init(&rcu_cpu[c].done);
+		cblist_init(&rcu_cpu[c].seg[0]);
+		cblist_init(&rcu_cpu[c].seg[1]);
+	}
+	irq_register(VEC_RCU_EXP, exp_ipi);
+	tick_hook_register(rcu_tick);
+	idle_enter_hook = rcu_idle_enter;
+	idle_exit_hook = rcu_idle_exit;
+}
