@@ -6,6 +6,7 @@
 #define TESTS_TORTURE_H
 
 #include <stdint.h>
+#include "arch/x86/cpu.h"
 #include "arch/x86/tsc.h"
 #include "kernel/prng.h"
 

@@ -1,0 +1,194 @@
+/*
+ * Suite "rcu_torture": writers keep replacing a published object while
+ * readers on every other CPU read it inside rcu_read_lock() sections of
+ * random length. Each retired object ages one step per grace period that
+ * completes after its removal (0 -> 1 -> 2) and is freed (poisoned) at
+ * age 2. A reader that sees poison read freed memory. A reader can only
+ * have found an object while it was still published, i.e. before its
+ * removal, so every grace period counted in the age began after the
+ * reader's section did and must wait for it: a reader that sees any age
+ * above 0 watched a grace period end under it. (rcutorture tolerates one
+ * step because its writer also counts the grace period in progress at
+ * removal; ours counts only later ones.) Either is a FAILURE naming the
+ * CPU and the ages.
+ *
+ * Retirement alternates between synchronize_rcu() (the writer ages the
+ * object itself) and call_rcu() chains (callbacks age it), so both the
+ * waiting and the callback paths are exercised.
+ */
+#include "arch/x86/cpu.h"
+#include "arch/x86/pte.h"
+#include "arch/x86/tsc.h"
+#include "kernel/atomic.h"
+#include "kernel/percpu.h"
+#include "kernel/prng.h"
+#include "kernel/rcu.h"
+#include "kernel/report.h"
+#include "kernel/worker.h"
+#include "mm/kmalloc.h"
+#include "tests/ktap.h"
+#include "kernel/string.h"
+#include "tests/torture.h"
+
+#define OBJ_LIVE	0x4c49564520524355ull	/* "LIVE RCU" */
+#define MAX_AGE		3
+#define MAX_IN_FLIGHT	256
+
+struct tobj {
+	uint64_t magic;		/* OBJ_LIVE until freed (then poison) */
+	int age;		/* (a) grace periods completed since removal */
+	uint64_t seq;
+	struct rcu_head rcu;
+};
+
+static struct {
+	struct tobj *current;		/* (r) published object */
+	uint64_t end_tsc;
+	int stop;			/* (a) */
+	int in_flight;			/* (a) objects retired by call_rcu, not freed */
+	unsigned long hist[MAX_CPUS][MAX_AGE + 1];	/* (o) age seen at read end */
+	unsigned long reads[MAX_CPUS];	/* (o) */
+	unsigned long updates;		/* writer only */
+} tt;
+
+static void age_two(struct rcu_head *h)
+{
+	struct tobj *o = (struct tobj *)((char *)h - __builtin_offsetof(struct tobj, rcu));
+
+	store_release(&o->age, 2);
+	kfree(o);
+	atomic_dec(&tt.in_flight);
+}
+
+static void age_one(struct rcu_head *h)
+{
+	struct tobj *o = (struct tobj *)((char *)h - __builtin_offsetof(struct tobj, rcu));
+
+	store_release(&o->age, 1);
+	call_rcu(&o->rcu, age_two);
+}
+
+static void writer(struct prng *r)
+{
+	while (rdtsc() < tt.end_tsc && !ktap_case_failed()) {
+		struct tobj *n = kmalloc(sizeof(*n)), *old;
+		if (!n) {
+			rcu_barrier();
+			continue;
+		}
+		n->magic = OBJ_LIVE;
+		n->age = 0;
+		n->seq = ++tt.updates;
+		old = tt.current;
+		rcu_assign_pointer(tt.current, n);
+		if (!old)
+			continue;
+		if (prng_below(r, 2) && load_relaxed(&tt.in_flight) < MAX_IN_FLIGHT) {
+			atomic_inc(&tt.in_flight);
+			call_rcu(&old->rcu, age_one);
+		} else {
+			synchronize_rcu();
+			store_release(&old->age, 1);
+			synchronize_rcu();
+			store_release(&old->age, 2);
+			kfree(old);
+		}
+		torture_delay(r, 200000);
+	}
+	store_release(&tt.stop, 1);
+}
+
+static void reader(struct prng *r)
+{
+	unsigned int me = smp_processor_id();
+
+	while (!load_acquire(&tt.stop)) {
+		/* Between reads a kernel thread passes a quiescent state (as
+		 * cond_resched() would); without it rcu=sched could only rely
+		 * on a tick landing between two sections. */
+		rcu_qs();
+		rcu_read_lock();
+		struct tobj *p = rcu_dereference(tt.current);
+		if (!p) {
+			rcu_read_unlock();
+			continue;
+		}
+		uint64_t seq = READ_ONCE(p->seq);
+		int a0 = load_acquire(&p->age);
+		/* Hold the section: mostly short, sometimes across ticks. */
+		torture_delay(r, prng_below(r, 20) ? 50000 : 12000000);
+		uint64_t magic = READ_ONCE(p->magic);
+		int a1 = load_acquire(&p->age);
+		rcu_read_unlock();
+
+		if (magic != OBJ_LIVE) {
+			report_error("rcu_uaf", "cpu %u read object #%llu after it was freed: magic %016llx%s "
+				     "(age %d at entry)", me, (unsigned long long)seq,
+				     (unsigned long long)magic, magic == PAGE_POISON ? " (poison)" : "", a0);
+			continue;
+		}
+		if (a1 >= 1)
+			report_error("rcu_age", "cpu %u saw object #%llu age %d -> %d within one read "
+				     "section: a grace period ended under the reader", me,
+				     (unsigned long long)seq, a0, a1);
+		tt.hist[me][a1 > MAX_AGE ? MAX_AGE : (a1 < 0 ? 0 : a1)]++;
+		tt.reads[me]++;
+	}
+}
+
+static void torture_dispatch(void *arg)
+{
+	struct prng r;
+	unsigned int me = smp_processor_id();
+
+	prng_init(&r, global_seed, 1000 + me);
+	if (me == *(unsigned int *)arg)
+		writer(&r);
+	else
+		reader(&r);
+}
+
+static void rcu_torture_run(void)
+{
+	unsigned int me = smp_processor_id(), c;
+	uint64_t gp0 = rcu_gp_completed(), t0 = rdtsc();
+	unsigned long hist[MAX_AGE + 1] = { 0 }, reads = 0;
+
+	if (nr_cpus_online < 2) {
+		ktap_skip("needs 2 CPUs (a writer and a reader)");
+		return;
+	}
+	memset(&tt, 0, sizeof(tt));
+	tt.end_tsc = torture_end_tsc();
+	workers_run_all(torture_dispatch, &me, (torture_duration_s + 60) * 1000000000ull);
+
+	struct tobj *last = tt.current;
+	tt.current = NULL;
+	if (last)
+		kfree_rcu(last, rcu);
+	rcu_barrier();
+
+	uint64_t gps = rcu_gp_completed() - gp0, ms = tsc_to_ns(rdtsc() - t0) / 1000000;
+	for_each_online_cpu(c) {
+		for (int a = 0; a <= MAX_AGE; a++)
+			hist[a] += tt.hist[c][a];
+		reads += tt.reads[c];
+	}
+	ktap_diag("rcu=%s: %lu updates, %lu reads, %llu grace periods in %llu ms (%llu/s)",
+		  rcu_flavor == RCU_SCHED ? "sched" : "preempt", tt.updates, reads,
+		  (unsigned long long)gps, (unsigned long long)ms,
+		  (unsigned long long)(ms ? gps * 1000 / ms : 0));
+	ktap_diag("age histogram (grace periods seen ending under a reader): 0:%lu 1:%lu 2:%lu 3+:%lu",
+		  hist[0], hist[1], hist[2], hist[3]);
+	if (!ktap_case_failed()) {
+		/* A run that did too little proves nothing. */
+		KTAP_EXPECT(tt.updates > 10, "only %lu updates", tt.updates);
+		KTAP_EXPECT(reads > 100, "only %lu reads", reads);
+	}
+	KTAP_EXPECT(load_relaxed(&tt.in_flight) == 0, "%d retired objects never freed", tt.in_flight);
+}
+
+static const struct ktap_case rcu_torture_cases[] = {
+	{ "rcu_torture", rcu_torture_run },
+};
+KTAP_SUITE(rcu_torture, rcu_torture_cases);
