@@ -139,7 +139,7 @@ run: $(BUILD)/run.iso
 	$(Q)$(QEMU_RUN); st=$$?; echo "qemu exit status $$st"; [ $$st -eq 33 ]
 
 check: all
-	$(Q)$(PYTHON) tools/runner.py --group default
+	$(Q)$(PYTHON) tools/runner.py --group default --keep-going
 
 soak: all
 	$(Q)$(PYTHON) tools/runner.py --group soak

@@ -183,11 +183,16 @@ struct page *alloc_pages(unsigned int order, enum page_type type)
 		p = buddy_alloc(order);
 		spin_unlock(&zone.lock);
 	}
-	if (p) {
-		ASSERT_MSG(p->flags & PG_FREE, "pfn 0x%lx on a free list but not free",
-			   (unsigned long)(p - page_array));
-		mark_allocated(p, order, type);
+	if (p && !(p->flags & PG_FREE)) {
+		/* Only an undetected double free puts an allocated page on a
+		 * free list: report it and drop the stale entry. */
+		irq_restore(flags);
+		report_error("double_free", "pfn 0x%lx was on a free list while allocated",
+			     (unsigned long)(p - page_array));
+		return alloc_pages(order, type);
 	}
+	if (p)
+		mark_allocated(p, order, type);
 	irq_restore(flags);
 	if (p)
 		poison_check(p, order);

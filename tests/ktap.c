@@ -55,6 +55,7 @@ static struct {
 
 static struct {
 	const char *name;		/* NULL between cases */
+	unsigned int index;		/* its number in the suite */
 	int failed;			/* (a) */
 	int checks;			/* (a) */
 	bool skipped, error;
@@ -219,6 +220,7 @@ static void run_case(unsigned int n, const struct ktap_case *c)
 
 	memset(&cur, 0, sizeof(cur));
 	cur.name = c->name;
+	cur.index = n;
 	rcu0 = rcu_callbacks_pending();
 	pages0 = leak_snapshot_pages();
 	kmalloc0 = kmalloc_in_use();
@@ -373,7 +375,7 @@ void ktap_run(void)
 void ktap_abort_run(const char *class)
 {
 	if (cur.name) {
-		printk("    not ok %s # %s: the run stops here\n", cur.name, class);
+		printk("    not ok %u %s # %s: the run stops here\n", cur.index, cur.name, class);
 		run.fail++;
 		cur.name = NULL;
 	}
@@ -388,7 +390,7 @@ void ktap_abort_run(const char *class)
 void ktap_finish_panic(const char *msg)
 {
 	if (cur.name)
-		printk("    not ok %s # panic: %s\n", cur.name, msg);
+		printk("    not ok %u %s # panic: %s\n", cur.index, cur.name, msg);
 	if (run.suite_name)
 		printk("not ok %u %s\n", run.suite_index, run.suite_name);
 	printk("# Totals: pass:%u fail:%u skip:%u error:%u\n", run.pass, run.fail + 1, run.skip,

@@ -31,6 +31,10 @@ static void vga_write(const char *s, size_t n)
 			if (++y == rows)
 				scroll();
 		}
+		/* A panic may steal the console from a wedged CPU mid-line:
+		 * never index outside the screen. */
+		if (y >= rows)
+			y = rows - 1;
 		screen[y * cols + x++] = 0x0700 | (uint8_t)c;
 	}
 }
