@@ -8,6 +8,11 @@ const char *const inject_names[NR_INJECT + 1] = {
 	[INJECT_PAGE_DOUBLE_FREE] = "page_double_free",
 	[INJECT_RCU_EARLY_GP] = "rcu_early_gp",
 	[INJECT_RCU_SKIP_QS_CHECK] = "rcu_skip_qs_check",
+	[INJECT_VMA_FREE_NO_RCU] = "vma_free_no_rcu",
+	[INJECT_SKIP_SHOOTDOWN] = "skip_shootdown",
+	[INJECT_FREE_BEFORE_FLUSH] = "free_before_flush",
+	[INJECT_PT_FREE_NO_WAIT] = "pt_free_no_wait",
+	[INJECT_ZERO_PAGE_NO_FLUSH] = "zero_page_no_flush",
 	[NR_INJECT] = NULL,
 };
 

@@ -13,6 +13,11 @@ enum inject {
 	INJECT_PAGE_DOUBLE_FREE,	/* page allocator skips its double-free check */
 	INJECT_RCU_EARLY_GP,		/* a grace period ends before the last CPU reports */
 	INJECT_RCU_SKIP_QS_CHECK,	/* the tick reports a QS without checking the preempt count */
+	INJECT_VMA_FREE_NO_RCU,		/* replaced VMAs are freed at once, not after a grace period */
+	INJECT_SKIP_SHOOTDOWN,		/* flushes stay local: remote TLBs keep stale entries */
+	INJECT_FREE_BEFORE_FLUSH,	/* unmapped pages are freed before the shootdown */
+	INJECT_PT_FREE_NO_WAIT,		/* tables freed with no grace period (pt_free=rcu) */
+	INJECT_ZERO_PAGE_NO_FLUSH,	/* the zero-page upgrade does not flush the old entry */
 	NR_INJECT,
 };
 

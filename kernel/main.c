@@ -30,6 +30,7 @@
 #include "kernel/timer.h"
 #include "kernel/worker.h"
 #include "mm/kmap.h"
+#include "mm/mm.h"
 #include "mm/page_alloc.h"
 #include "tests/ktap.h"
 
@@ -78,6 +79,7 @@ void kmain(uint32_t mb2_info_phys)
 	smp_call_init();
 	worker_init();
 	rcu_init();
+	mm_init();
 	irq_enable();
 
 	smp_boot_aps();

@@ -19,6 +19,7 @@
 #define __cacheline_aligned __attribute__((aligned(CACHELINE)))
 
 struct trap_frame;
+struct mm;
 
 /*
  * Protection: (o) written by the owner CPU only (others may read with
@@ -47,6 +48,10 @@ struct percpu {
 	 * reports it. (o) set in the expedited IPI handler, cleared by the
 	 * owner. */
 	bool rcu_exp_need_qs;
+	/* The address space loaded in CR3 (NULL: the kernel's tables), and
+	 * whether it is only lazily kept (no user accesses). (o) */
+	struct mm *mm;
+	bool mm_lazy;
 	/* Last RIP seen by an interrupt, for diagnosing CPUs that do not ack. */
 	uint64_t last_irq_rip;		/* (o) */
 } __cacheline_aligned;

@@ -104,28 +104,33 @@ void smp_call_on(unsigned int cpu, smp_call_fn fn, void *arg)
 static struct call_req *others_reqs[MAX_CPUS];
 static bool others_busy[MAX_CPUS];
 
-void smp_call_others(smp_call_fn fn, void *arg)
+void smp_call_mask(const struct cpumask *mask, smp_call_fn fn, void *arg)
 {
 	unsigned int me = smp_processor_id(), c;
 	uint64_t deadline = rdtsc() + ns_to_tsc(SMP_CALL_TIMEOUT_NS);
 	struct call_req *reqs;
 
-	ASSERT_MSG(others_reqs[me], "smp_call_others before smp_call_init_late");
+	ASSERT_MSG(others_reqs[me], "smp_call_mask before smp_call_init_late");
 	/* A function run while this CPU waits must not call here again:
 	 * it would reuse the slots still queued. */
 	ASSERT(!others_busy[me]);
 	others_busy[me] = true;
 	reqs = others_reqs[me];
-	for_each_online_cpu(c) {
+	for_each_cpu_in(c, mask) {
 		if (c == me)
 			continue;
 		reqs[c] = (struct call_req){ fn, arg, NULL, 0 };
 		post(c, &reqs[c]);
 	}
-	for_each_online_cpu(c)
+	for_each_cpu_in(c, mask)
 		if (c != me)
 			wait_done(c, &reqs[c], deadline);
 	others_busy[me] = false;
+}
+
+void smp_call_others(smp_call_fn fn, void *arg)
+{
+	smp_call_mask(&cpu_online_mask, fn, arg);
 }
 
 void smp_call_init_late(void)

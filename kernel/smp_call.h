@@ -19,6 +19,10 @@ typedef void (*smp_call_fn)(void *arg);
 void smp_call_init(void);
 /* Run fn on cpu (directly if it is this CPU) and wait. */
 void smp_call_on(unsigned int cpu, smp_call_fn fn, void *arg);
+/* Run fn on every CPU in mask but this one and wait for all. Not
+ * reentrant on one CPU: fn must not call here. */
+struct cpumask;
+void smp_call_mask(const struct cpumask *mask, smp_call_fn fn, void *arg);
 /* Run fn on every other online CPU and wait for all. */
 void smp_call_others(smp_call_fn fn, void *arg);
 /* After the APs are up: allocate what each CPU needs to call others. */

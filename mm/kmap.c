@@ -219,6 +219,15 @@ void *ioremap(paddr_t pa, size_t len)
 	return map_io_area(pa, len, PTE_PCD | PTE_PWT);
 }
 
+/* In a 4 KiB PTE bit 7 is the PAT bit: with PCD = PWT = 0 it selects PAT
+ * entry 4, which cpu_setup_control_regs() programs as write-combining. */
+#define PTE_PAT_4K	(1ull << 7)
+
+void *ioremap_wc(paddr_t pa, size_t len)
+{
+	return map_io_area(pa, len, PTE_PAT_4K);
+}
+
 void *memremap(paddr_t pa, size_t len)
 {
 	for (unsigned int i = 0; i < boot_info.nranges; i++) {

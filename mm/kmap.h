@@ -29,6 +29,9 @@ paddr_t kmap_kernel_pml4(void);
 
 /* Map MMIO uncached; returns a kernel virtual address. */
 void *ioremap(paddr_t pa, size_t len);
+/* Map write-combining (a framebuffer: writes are buffered and burst,
+ * reads are uncached, so draw without reading back). */
+void *ioremap_wc(paddr_t pa, size_t len);
 /* Map firmware memory (ACPI tables) cached: the direct map when it
  * covers the range, else the ioremap area. */
 void *memremap(paddr_t pa, size_t len);

@@ -99,9 +99,13 @@ void cpu_setup_control_regs(void)
 	if (read_cr4() & CR4_LA57)
 		cr4 |= CR4_LA57;
 	write_cr4(cr4);
-	/* PAT: keep the power-on layout (WB, WT, UC-, UC) so PCD/PWT mean
-	 * what the page-table code expects on every firmware. */
-	wrmsr(MSR_PAT, 0x0007040600070406ull);
+	/* PAT: entries 0-3 keep the power-on layout (WB, WT, UC-, UC) so
+	 * PCD/PWT mean what the page-table code expects on every firmware.
+	 * Entry 4 (4 KiB PTE with PAT=1, PCD=PWT=0) is write-combining for
+	 * ioremap_wc(): framebuffer stores are combined into bursts instead
+	 * of one uncached bus write per pixel. Nothing else sets that bit.
+	 * Every CPU loads the same value, as the SDM requires. */
+	wrmsr(MSR_PAT, 0x0007040100070406ull);
 }
 
 void cpu_features_string(char *buf, unsigned long len)

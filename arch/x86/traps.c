@@ -92,9 +92,11 @@ void trap_dump(const struct trap_frame *f)
 
 static void exception(struct trap_frame *f)
 {
-	if (fixup_exception(f))
-		return;
+	/* A page fault the mm layer resolves is retried; only an
+	 * unresolved one goes to the accessor's fixup. */
 	if (f->vector == VEC_PF && page_fault_hook && page_fault_hook(f, read_cr2()))
+		return;
+	if (fixup_exception(f))
 		return;
 
 	printk_panic_mode = true;

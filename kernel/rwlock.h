@@ -1,0 +1,61 @@
+/*
+ * Fair spinning reader-writer lock (FIFO by ticket). Readers that arrive
+ * together share the lock; a writer waits for the readers admitted before
+ * it and holds back everyone after it, so neither side starves.
+ *
+ * Interrupts are left as the caller has them and stay enabled while
+ * spinning in the common use (mmap_lock): a CPU spinning here must still
+ * answer TLB shootdowns from the writer it waits for.
+ *
+ *   serving   ticket allowed in now (a); a reader passes it on at once,
+ *             a writer keeps it until unlock
+ *   readers   readers inside (a)
+ */
+#ifndef KERNEL_RWLOCK_H
+#define KERNEL_RWLOCK_H
+
+#include <stdint.h>
+#include "arch/x86/cpu.h"
+#include "kernel/atomic.h"
+
+struct rwlock {
+	uint32_t next;
+	uint32_t serving;
+	int32_t readers;
+};
+
+#define RWLOCK_INIT { 0, 0, 0 }
+
+static inline void read_lock(struct rwlock *l)
+{
+	uint32_t t = __atomic_fetch_add(&l->next, 1, __ATOMIC_RELAXED);
+
+	while (load_acquire(&l->serving) != t)
+		cpu_relax();
+	atomic_inc(&l->readers);
+	store_release(&l->serving, t + 1);
+}
+
+static inline void read_unlock(struct rwlock *l)
+{
+	/* Release: the reader's accesses complete before a writer that
+	 * sees the count drop proceeds. */
+	__atomic_sub_fetch(&l->readers, 1, __ATOMIC_RELEASE);
+}
+
+static inline void write_lock(struct rwlock *l)
+{
+	uint32_t t = __atomic_fetch_add(&l->next, 1, __ATOMIC_RELAXED);
+
+	while (load_acquire(&l->serving) != t)
+		cpu_relax();
+	while (load_acquire(&l->readers))
+		cpu_relax();
+}
+
+static inline void write_unlock(struct rwlock *l)
+{
+	store_release(&l->serving, l->serving + 1);
+}
+
+#endif

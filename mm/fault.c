@@ -1,0 +1,156 @@
+/*
+ * The locked page-fault path, the #PF hook for test address spaces, and
+ * the user accessors.
+ */
+#include "arch/x86/cpu.h"
+#include "arch/x86/traps.h"
+#include "kernel/atomic.h"
+#include "kernel/inject.h"
+#include "kernel/panic.h"
+#include "kernel/percpu.h"
+#include "kernel/report.h"
+#include "kernel/spinlock.h"
+#include "mm/mm.h"
+#include "mm/pgtable.h"
+#include "mm/tlb.h"
+#include "mm/vma.h"
+
+static pte_t leaf_flags(unsigned int prot)
+{
+	pte_t f = PTE_P | PTE_U;
+
+	if (!(prot & PROT_EXEC) && cpu_features.nx)
+		f |= PTE_NX;
+	return f;
+}
+
+/*
+ * The fault, under mmap_lock (read) and the PTE table's lock. The PTL is
+ * taken with interrupts on: the zero-page upgrade below flushes with it
+ * held, so a CPU spinning on it with interrupts off would never ack.
+ */
+int handle_mm_fault(struct mm *mm, uintptr_t addr, bool write)
+{
+	struct page *pt, *newpage = NULL;
+	int ret = 0;
+
+	ASSERT_MSG(irqs_enabled(), "locked fault with interrupts off (addr %lx)", addr);
+	addr &= PAGE_MASK;
+	mmap_read_lock(mm);
+	struct vma *vma = vma_find(mm, addr);
+	if (!vma || !(vma->prot & (write ? PROT_WRITE : PROT_READ))) {
+		mmap_read_unlock(mm);
+		return -EFAULT;
+	}
+	pte_t *pte = pt_walk(mm, addr, true, &pt);
+	if (!pte) {
+		mmap_read_unlock(mm);
+		return -ENOMEM;
+	}
+	if (write) {
+		/* Most write faults need a page: get it before the lock. */
+		newpage = alloc_page_zeroed(PAGE_ANON);
+		if (!newpage) {
+			mmap_read_unlock(mm);
+			return -ENOMEM;
+		}
+	}
+
+	spin_lock(&pt->ptl);
+	pte_t e = *pte;
+	pte_t flags = leaf_flags(vma->prot);
+	if (pte_none(e) || (e & PTE_PROTNONE)) {
+		if (e & PTE_PROTNONE) {
+			/* mprotect made the range accessible again. */
+			e = (e & PTE_ADDR_MASK) | flags;
+			WRITE_ONCE(*pte, e);
+		}
+		if (pte_none(e)) {
+			if (write) {
+				WRITE_ONCE(*pte, page_to_phys(newpage) | flags | PTE_W);
+				newpage = NULL;
+			} else {
+				WRITE_ONCE(*pte, page_to_phys(zero_page) | flags);
+			}
+		}
+	} else if (write && !(e & PTE_W)) {
+		if (phys_to_page(pte_addr(e)) == zero_page) {
+			/* Replace the zero page; CPUs still holding its
+			 * read-only translation must drop it now or they
+			 * would keep reading zeroes after this write. */
+			WRITE_ONCE(*pte, page_to_phys(newpage) | flags | PTE_W);
+			newpage = NULL;
+			if (!injected(INJECT_ZERO_PAGE_NO_FLUSH))
+				flush_tlb_mm_range(mm, addr, addr + PAGE_SIZE, false);
+		} else if (vma->prot & PROT_WRITE) {
+			/* Upgrade: a stale read-only entry elsewhere only
+			 * causes a spurious fault, no flush needed. */
+			WRITE_ONCE(*pte, e | PTE_W);
+		}
+	}
+	spin_unlock(&pt->ptl);
+	mmap_read_unlock(mm);
+	if (newpage)
+		free_page(newpage);
+	return ret;
+}
+
+static bool smap_on;	/* (c) */
+
+int user_read_u64(uintptr_t addr, uint64_t *val)
+{
+	int r;
+
+	if (smap_on)
+		stac();
+	r = read_u64_safe((const void *)addr, val);
+	if (smap_on)
+		clac();
+	return r;
+}
+
+int user_write_u64(uintptr_t addr, uint64_t val)
+{
+	int r;
+
+	if (smap_on)
+		stac();
+	r = write_u64_safe((void *)addr, val);
+	if (smap_on)
+		clac();
+	return r;
+}
+
+/*
+ * #PF in the lower half while an mm is loaded: resolve it if a VMA allows
+ * the access. A reserved-bit fault means the hardware walked into a
+ * poisoned (freed) page table: a use-after-free, reported, not resolved.
+ * Interrupts go back on if the faulting context had them: the fault may
+ * spin on mmap_lock while the lock holder waits for our flush ack.
+ */
+static bool mm_page_fault(struct trap_frame *f, uint64_t cr2)
+{
+	struct percpu *pc = this_cpu();
+	struct mm *mm = pc->mm;
+	int r;
+
+	if (cr2 >= USER_TOP || !mm || pc->mm_lazy)
+		return false;
+	if (f->error & PF_RSVD) {
+		report_error("uaf_table", "cpu %u: hardware page walk for %lx in mm %u hit a freed "
+			     "(poisoned) table", pc->cpu, cr2, mm->id);
+		return false;
+	}
+	if (!(f->rflags & RFLAGS_IF))
+		return false;	/* only the speculative path may run here */
+	irq_enable();
+	r = handle_mm_fault(mm, cr2, f->error & PF_W);
+	irq_disable();
+	return r == 0;
+}
+
+void mm_fault_init(void)
+{
+	smap_on = read_cr4() & CR4_SMAP;
+	page_fault_hook = mm_page_fault;
+}

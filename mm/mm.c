@@ -1,0 +1,138 @@
+/*
+ * struct mm: creation, teardown, switching CPUs in and out, and the
+ * mmap_lock with its sequence count.
+ */
+#include "mm/mm.h"
+#include "arch/x86/cpu.h"
+#include "kernel/atomic.h"
+#include "kernel/panic.h"
+#include "kernel/percpu.h"
+#include "kernel/smp_call.h"
+#include "kernel/string.h"
+#include "mm/kmalloc.h"
+#include "mm/kmap.h"
+#include "mm/page_alloc.h"
+#include "mm/pgtable.h"
+#include "mm/tlb.h"
+#include "mm/vma.h"
+
+struct page *zero_page;
+static unsigned int next_mm_id;		/* (a) */
+
+struct mm *mm_create(void)
+{
+	struct mm *mm = kzalloc(sizeof(*mm));
+	struct page *top;
+
+	if (!mm)
+		return NULL;
+	top = alloc_page_zeroed(PAGE_TABLE);
+	if (!top) {
+		kfree(mm);
+		return NULL;
+	}
+	/* The kernel half: the same lower-level tables as every other mm,
+	 * never changed after boot (mm/kmap.h). */
+	memcpy((pte_t *)page_address(top) + 256, (pte_t *)phys_to_virt(kmap_kernel_pml4()) + 256,
+	       256 * sizeof(pte_t));
+	mm->pgd = page_to_phys(top);
+	mm->id = atomic_add_return(&next_mm_id, 1);
+	return mm;
+}
+
+struct mm *mm_current(void)
+{
+	return this_cpu()->mm;
+}
+
+void mm_switch(struct mm *mm)
+{
+	struct percpu *pc = this_cpu();
+	uint64_t flags = irq_save();
+	struct mm *old = pc->mm;
+
+	if (old != mm) {
+		/*
+		 * Join the mask before loading CR3: a flush that misses our
+		 * bit was issued before the load (its PTE change came before
+		 * its mask read, our bit set before our CR3 load, both full
+		 * barriers), so the fresh CR3 already sees the change.
+		 */
+		cpumask_set(&mm->cpumask, pc->cpu);
+		write_cr3(mm->pgd);
+		pc->mm = mm;
+		if (old)
+			cpumask_clear_cpu(&old->cpumask, pc->cpu);
+	}
+	pc->mm_lazy = false;
+	irq_restore(flags);
+}
+
+void mm_enter_lazy(void)
+{
+	this_cpu()->mm_lazy = true;
+}
+
+void mm_switch_kernel(void)
+{
+	struct percpu *pc = this_cpu();
+	uint64_t flags = irq_save();
+	struct mm *old = pc->mm;
+
+	if (old) {
+		kmap_load();
+		pc->mm = NULL;
+		/* Only now: until CR3 changed we could still cache entries. */
+		cpumask_clear_cpu(&old->cpumask, pc->cpu);
+	}
+	pc->mm_lazy = false;
+	irq_restore(flags);
+}
+
+static void drop_mm(void *arg)
+{
+	if (this_cpu()->mm == arg)
+		mm_switch_kernel();
+}
+
+void mm_destroy(struct mm *mm)
+{
+	unsigned int c;
+
+	drop_mm(mm);
+	/* Lazy CPUs still have it in CR3: switch them away. */
+	for_each_cpu_in(c, &mm->cpumask)
+		smp_call_on(c, drop_mm, mm);
+	ASSERT_MSG(!cpumask_weight(&mm->cpumask), "mm %u still loaded somewhere", mm->id);
+	pt_destroy_all(mm);
+	ASSERT_MSG(mm->nr_tables == 0, "mm %u: %ld tables left", mm->id, mm->nr_tables);
+	free_page(phys_to_page(mm->pgd));
+	vma_destroy_all(mm);
+	kfree(mm);
+}
+
+void mmap_write_lock(struct mm *mm)
+{
+	write_lock(&mm->mmap_lock);
+	/* Odd: lockless readers (the speculative fault) back off. The
+	 * increment is ordered before every change the writer makes (x86
+	 * keeps stores in order; the compiler barrier keeps them there). */
+	store_relaxed(&mm->mmap_seq, mm->mmap_seq + 1);
+	smp_wmb();
+}
+
+void mmap_write_unlock(struct mm *mm)
+{
+	/* Even again, after every change: release pairs with the acquire
+	 * snapshot in the speculative fault. */
+	store_release(&mm->mmap_seq, mm->mmap_seq + 1);
+	write_unlock(&mm->mmap_lock);
+}
+
+void mm_init(void)
+{
+	zero_page = alloc_page_zeroed(PAGE_KERNEL);
+	ASSERT(zero_page);
+	tlb_init();
+	mm_fault_init();
+}

@@ -1,0 +1,92 @@
+/*
+ * Address spaces of the tests (lower half) and the operations on them.
+ *
+ * Lock order (outermost first):
+ *   mmap_lock  >  PTE-table lock (struct page ptl)  >  page allocator
+ * TLB shootdowns may be sent with a PTE-table lock held (the zero-page
+ * upgrade does): a CPU must never spin on a PTE-table lock with interrupts
+ * off, or the holder waits forever for its ack. The speculative fault path
+ * therefore only ever trylocks it.
+ */
+#ifndef MM_MM_H
+#define MM_MM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "arch/x86/pte.h"
+#include "kernel/cpumask.h"
+#include "kernel/rwlock.h"
+
+#define USER_BASE	0x0000000000400000ul	/* lowest address mmap may choose */
+#define USER_TOP	0x0000800000000000ul	/* end of the lower half (4-level) */
+#define MMAP_BASE	0x0000100000000000ul	/* where chosen addresses start */
+
+#define PROT_NONE	0u
+#define PROT_READ	1u
+#define PROT_WRITE	2u
+#define PROT_EXEC	4u
+#define MAP_FIXED	1u
+
+/* Errors returned as negative numbers. */
+#define ENOMEM	12
+#define EFAULT	14
+#define EINVAL	22
+
+struct vma_array;
+
+/*
+ * Protection: (c) constant after mm_create(), (a) atomic,
+ * (m) mmap_lock held for write, (r) readers under RCU or mmap_lock.
+ */
+struct mm {
+	paddr_t pgd;			/* (c) top-level table */
+	struct cpumask cpumask;		/* (a) CPUs with this mm loaded, lazy ones too */
+	struct rwlock mmap_lock;
+	uint64_t mmap_seq;		/* (a) bumped at write lock and unlock: odd = writer inside */
+	struct vma_array *vmas;		/* (m) to replace, (r) to read */
+	uint64_t tlb_gen;		/* (a) flushes requested for this mm */
+	long nr_tables;			/* (a) page-table pages below pgd */
+	unsigned int id;		/* (c) for messages */
+};
+
+struct mm *mm_create(void);
+/* Free every page, table and VMA. No CPU may be using mm (lazy CPUs are
+ * switched away here). mmap_lock not held. */
+void mm_destroy(struct mm *mm);
+
+/* Load mm on this CPU (interrupts any). */
+void mm_switch(struct mm *mm);
+/* Stop using user addresses but keep mm loaded (lazy: still flushed). */
+void mm_enter_lazy(void);
+/* Drop to the kernel page tables. */
+void mm_switch_kernel(void);
+struct mm *mm_current(void);
+
+/* Writers of the address space. The sequence count tells a lockless
+ * reader that a writer came by (see mm/fault.c). */
+void mmap_write_lock(struct mm *mm);
+void mmap_write_unlock(struct mm *mm);
+static inline void mmap_read_lock(struct mm *mm) { read_lock(&mm->mmap_lock); }
+static inline void mmap_read_unlock(struct mm *mm) { read_unlock(&mm->mmap_lock); }
+
+/* Operations (each takes mmap_lock itself). Return 0 / an address, or a
+ * negative error. */
+long vm_mmap(struct mm *mm, uintptr_t addr, uintptr_t len, unsigned int prot, unsigned int flags);
+long vm_munmap(struct mm *mm, uintptr_t addr, uintptr_t len);
+long vm_mprotect(struct mm *mm, uintptr_t addr, uintptr_t len, unsigned int prot);
+long vm_madvise_dontneed(struct mm *mm, uintptr_t addr, uintptr_t len);
+
+/* Resolve a fault at addr; 0 or -EFAULT (no VMA, or access denied). */
+int handle_mm_fault(struct mm *mm, uintptr_t addr, bool write);
+
+/* Access the current mm's user memory from ring 0, faulting pages in as
+ * needed; SMAP is opened only around the access. 0 or a fault vector+1. */
+int user_read_u64(uintptr_t addr, uint64_t *val);
+int user_write_u64(uintptr_t addr, uint64_t val);
+
+/* The shared zero page (read faults map it read-only). */
+extern struct page *zero_page;
+void mm_init(void);
+void mm_fault_init(void);
+
+#endif

@@ -1,0 +1,167 @@
+/*
+ * mmap, munmap, mprotect, madvise(DONTNEED) on test address spaces.
+ *
+ * munmap follows the rule of mm/tlb.h, in this order:
+ *   write-lock (seq odd) -> detach VMAs -> clear PTEs under each PTL,
+ *   gathering pages -> shootdown -> free pages -> unhook empty tables,
+ *   gathering them -> shootdown (paging-structure caches, lazy CPUs;
+ *   every CPU under pt_free=ipi) -> free tables per pt_free ->
+ *   write-unlock (seq even).
+ */
+#include "arch/x86/cpu.h"
+#include "kernel/atomic.h"
+#include "kernel/spinlock.h"
+#include "mm/mm.h"
+#include "mm/pgtable.h"
+#include "mm/tlb.h"
+#include "mm/vma.h"
+
+static bool range_ok(uintptr_t addr, uintptr_t len)
+{
+	return !(addr & ~PAGE_MASK) && len && !(len & ~PAGE_MASK) && addr >= USER_BASE &&
+	       addr + len > addr && addr + len <= USER_TOP;
+}
+
+/* Remove [start, end) entirely: VMAs, PTEs, pages, empty tables.
+ * mmap_lock held for write. */
+static long unmap_locked(struct mm *mm, uintptr_t start, uintptr_t end)
+{
+	struct mmu_gather tlb;
+	int err;
+
+	if (!vma_overlaps(mm, start, end))
+		return 0;
+	err = vma_set_range(mm, start, end, VMA_REMOVE);
+	if (err)
+		return err;
+	tlb_gather_init(&tlb, mm);
+	pt_zap_range(mm, &tlb, start, end);
+	tlb_flush_and_free(&tlb);
+	pt_free_empty_tables(mm, &tlb, start, end);
+	tlb_flush_and_free(&tlb);
+	return 0;
+}
+
+long vm_mmap(struct mm *mm, uintptr_t addr, uintptr_t len, unsigned int prot, unsigned int flags)
+{
+	long ret;
+
+	len = (len + PAGE_SIZE - 1) & PAGE_MASK;
+	if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC))
+		return -EINVAL;
+	mmap_write_lock(mm);
+	if (flags & MAP_FIXED) {
+		if (!range_ok(addr, len)) {
+			ret = -EINVAL;
+			goto out;
+		}
+		ret = unmap_locked(mm, addr, addr + len);
+		if (ret)
+			goto out;
+	} else {
+		addr = vma_find_gap(mm, len);
+		if (!addr || !range_ok(addr, len)) {
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+	ret = vma_set_range(mm, addr, addr + len, prot);
+	if (!ret)
+		ret = (long)addr;
+out:
+	mmap_write_unlock(mm);
+	return ret;
+}
+
+long vm_munmap(struct mm *mm, uintptr_t addr, uintptr_t len)
+{
+	long ret;
+
+	len = (len + PAGE_SIZE - 1) & PAGE_MASK;
+	if (!range_ok(addr, len))
+		return -EINVAL;
+	mmap_write_lock(mm);
+	ret = unmap_locked(mm, addr, addr + len);
+	mmap_write_unlock(mm);
+	return ret;
+}
+
+/* Is [start, end) covered by VMAs with no hole? mmap_lock held. */
+static bool fully_mapped(struct mm *mm, uintptr_t start, uintptr_t end)
+{
+	for (uintptr_t a = start; a < end;) {
+		struct vma *v = vma_find(mm, a);
+		if (!v)
+			return false;
+		a = v->end;
+	}
+	return true;
+}
+
+long vm_mprotect(struct mm *mm, uintptr_t addr, uintptr_t len, unsigned int prot)
+{
+	struct mmu_gather tlb;
+	long ret;
+
+	len = (len + PAGE_SIZE - 1) & PAGE_MASK;
+	if (!range_ok(addr, len) || (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)))
+		return -EINVAL;
+	mmap_write_lock(mm);
+	if (!fully_mapped(mm, addr, addr + len)) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = vma_set_range(mm, addr, addr + len, prot);
+	if (ret)
+		goto out;
+
+	/* Downgrade the PTEs; upgrades are left to the fault path. */
+	tlb_gather_init(&tlb, mm);
+	for (uintptr_t va = addr; va < addr + len; va += PAGE_SIZE) {
+		struct page *pt;
+		pte_t *pte = pt_walk(mm, va, false, &pt);
+		if (!pte)
+			continue;
+		spin_lock(&pt->ptl);
+		pte_t e = *pte, n = e;
+		if (pte_present(e)) {
+			if (!(prot & (PROT_READ | PROT_WRITE | PROT_EXEC)))
+				n = (e & ~PTE_P) | PTE_PROTNONE;
+			else if (!(prot & PROT_WRITE))
+				n = e & ~PTE_W;
+			if (!(prot & PROT_EXEC) && cpu_features.nx)
+				n |= PTE_NX;
+		}
+		if (n != e) {
+			WRITE_ONCE(*pte, n);
+			tlb_gather_range(&tlb, va, va + PAGE_SIZE);
+		}
+		spin_unlock(&pt->ptl);
+	}
+	/* The downgrade holds on every CPU before mprotect returns. */
+	tlb_flush_and_free(&tlb);
+out:
+	mmap_write_unlock(mm);
+	return ret;
+}
+
+long vm_madvise_dontneed(struct mm *mm, uintptr_t addr, uintptr_t len)
+{
+	struct mmu_gather tlb;
+	long ret = 0;
+
+	len = (len + PAGE_SIZE - 1) & PAGE_MASK;
+	if (!range_ok(addr, len))
+		return -EINVAL;
+	/* Read lock, as faults: the PTLs order us against them. */
+	mmap_read_lock(mm);
+	if (!fully_mapped(mm, addr, addr + len)) {
+		ret = -ENOMEM;
+	} else {
+		tlb_gather_init(&tlb, mm);
+		pt_zap_range(mm, &tlb, addr, addr + len);
+		tlb_flush_and_free(&tlb);
+	}
+	mmap_read_unlock(mm);
+	return ret;
+}

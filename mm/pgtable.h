@@ -1,0 +1,72 @@
+/*
+ * Page tables of test address spaces (the lower half; the upper half of
+ * every top-level table is the kernel's, copied at mm_create()).
+ *
+ * Tables below the top are allocated on demand under mmap_lock (read or
+ * write) and installed with a compare-and-swap on the parent entry, so two
+ * faults racing to fill the same hole agree on one table. They are
+ * unhooked and freed only under mmap_lock for write (munmap), through the
+ * mmu_gather (mm/tlb.h). PTEs are changed only under their PTE table's
+ * lock (ptl in the table's struct page).
+ */
+#ifndef MM_PGTABLE_H
+#define MM_PGTABLE_H
+
+#include <stdbool.h>
+#include "arch/x86/pte.h"
+#include "mm/page_alloc.h"
+
+struct mm;
+struct mmu_gather;
+
+/* Software bit: a PROT_NONE mapping, not present but keeping its page. */
+#define PTE_PROTNONE	(1ull << 9)
+#define PTE_TABLE_FLAGS	(PTE_P | PTE_W | PTE_U)
+
+static inline bool pte_none(pte_t e)
+{
+	return e == 0;
+}
+static inline bool pte_present(pte_t e)
+{
+	return e & PTE_P;
+}
+/* Does the entry map a page (present, or PROT_NONE holding one)? */
+static inline bool pte_has_page(pte_t e)
+{
+	return e & (PTE_P | PTE_PROTNONE);
+}
+static inline pte_t *table_of(pte_t e)
+{
+	return phys_to_virt(pte_addr(e));
+}
+
+/*
+ * Return the PTE for va, allocating missing tables if alloc is set.
+ * *pt_page (if not NULL) is set to the PTE table's struct page, whose ptl
+ * guards the entry. Returns NULL if a table is missing (alloc unset) or
+ * memory ran out. Caller holds mm->mmap_lock (read or write).
+ */
+pte_t *pt_walk(struct mm *mm, uintptr_t va, bool alloc, struct page **pt_page);
+
+/*
+ * Clear the PTEs of [start, end) under each table's lock, handing their
+ * pages to tlb (which frees them only after the flush). Caller holds
+ * mmap_lock (read or write).
+ */
+void pt_zap_range(struct mm *mm, struct mmu_gather *tlb, uintptr_t start, uintptr_t end);
+
+/*
+ * Unhook every table whose whole span lost its last VMA in [start, end)
+ * and hand it to tlb. Caller holds mmap_lock for write, after removing
+ * the VMAs and zapping the range.
+ */
+void pt_free_empty_tables(struct mm *mm, struct mmu_gather *tlb, uintptr_t start, uintptr_t end);
+
+/* Free every table and page of mm (teardown: no CPU uses it). */
+void pt_destroy_all(struct mm *mm);
+
+/* Page-table pages of all test address spaces, for leak checks. */
+long pt_tables_in_use(void);
+
+#endif

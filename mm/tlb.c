@@ -1,0 +1,174 @@
+/*
+ * TLB shootdown, the mmu_gather and page-table freeing. See mm/tlb.h.
+ *
+ * A flush request is a cross-CPU call (kernel/smp_call.c): the initiator
+ * waits for every target's ack, serving flushes aimed at itself meanwhile
+ * (two CPUs flushing each other cannot deadlock), and a wait past its
+ * bound is reported as a hang naming the CPU that did not answer and
+ * where it was.
+ */
+#include "mm/tlb.h"
+#include "arch/x86/cpu.h"
+#include "kernel/cmdline.h"
+#include "kernel/inject.h"
+#include "kernel/percpu.h"
+#include "kernel/rcu.h"
+#include "kernel/smp_call.h"
+#include "mm/mm.h"
+#include "mm/page_alloc.h"
+
+static const char *const pt_free_names[] = { "ipi", "rcu", NULL };
+int pt_free_mode = PT_FREE_RCU;
+CMDLINE_ENUM(pt_free, pt_free_mode, pt_free_names, "page-table freeing: after the IPI, or after RCU");
+uint64_t tlb_ceiling = 33;
+CMDLINE_U64(tlb_ceiling, tlb_ceiling, 1, 1ull << 30, "pages: range flush up to this, full flush above");
+
+static struct tlb_stats stats[MAX_CPUS] __cacheline_aligned;	/* (o) */
+
+struct flush_info {
+	struct mm *mm;
+	uintptr_t start, end;
+	bool full;
+};
+
+/* On this CPU, drop mm's translations for the range (and the paging-
+ * structure caches: INVLPG and a CR3 reload both clear them). Runs with
+ * interrupts off. */
+static void flush_local(void *arg)
+{
+	const struct flush_info *fi = arg;
+	struct percpu *pc = this_cpu();
+
+	/* A CPU that does not have mm loaded holds nothing of it: loading
+	 * it later reloads CR3, which starts from the current tables. */
+	if (pc->mm != fi->mm)
+		return;
+	if (fi->full) {
+		write_cr3(read_cr3());
+		return;
+	}
+	for (uintptr_t va = fi->start; va < fi->end; va += PAGE_SIZE)
+		invlpg(va);
+}
+
+void flush_tlb_mm_range(struct mm *mm, uintptr_t start, uintptr_t end, bool tables)
+{
+	struct flush_info fi = { mm, start, end, (end - start) / PAGE_SIZE > tlb_ceiling };
+	struct tlb_stats *st = &stats[smp_processor_id()];
+	struct cpumask targets;
+
+	atomic_inc(&mm->tlb_gen);
+	/*
+	 * The caller's PTE or table changes are ordered before the read of
+	 * the mask (the atomic above is a full barrier). A CPU that joins
+	 * the mask later loads CR3 after setting its bit (mm_switch()), so
+	 * it walks the new tables: we need not reach it.
+	 */
+	if (tables && pt_free_mode == PT_FREE_IPI)
+		targets = cpu_online_mask;	/* every possible lockless walker */
+	else
+		targets = mm->cpumask;
+	uint64_t flags = irq_save();
+	flush_local(&fi);
+	irq_restore(flags);
+
+	st->shootdowns++;
+	if (fi.full)
+		st->full++;
+	else
+		st->ranged++;
+	st->pages_flushed += (end - start) / PAGE_SIZE;
+	cpumask_clear_cpu(&targets, smp_processor_id());
+	if (injected(INJECT_SKIP_SHOOTDOWN))
+		return;
+	if (cpumask_weight(&targets)) {
+		st->ipis_sent += cpumask_weight(&targets);
+		smp_call_mask(&targets, flush_local, &fi);
+	}
+}
+
+void tlb_gather_init(struct mmu_gather *tlb, struct mm *mm)
+{
+	tlb->mm = mm;
+	tlb->start = UINTPTR_MAX;
+	tlb->end = 0;
+	tlb->freed_tables = false;
+	tlb->pages = tlb->tables = NULL;
+	tlb->npages = tlb->ntables = 0;
+}
+
+void tlb_gather_range(struct mmu_gather *tlb, uintptr_t start, uintptr_t end)
+{
+	if (start < tlb->start)
+		tlb->start = start;
+	if (end > tlb->end)
+		tlb->end = end;
+}
+
+void tlb_gather_page(struct mmu_gather *tlb, struct page *page)
+{
+	if (injected(INJECT_FREE_BEFORE_FLUSH)) {
+		put_page(page);		/* the seeded bug: freed while still mapped in TLBs */
+		return;
+	}
+	page->next = tlb->pages;
+	tlb->pages = page;
+	tlb->npages++;
+}
+
+void tlb_gather_table(struct mmu_gather *tlb, struct page *table, uintptr_t start, uintptr_t end)
+{
+	tlb_gather_range(tlb, start, end);
+	tlb->freed_tables = true;
+	table->next = tlb->tables;
+	tlb->tables = table;
+	tlb->ntables++;
+}
+
+static void free_table_rcu(struct rcu_head *head)
+{
+	struct page *p = (struct page *)((char *)head - __builtin_offsetof(struct page, rcu));
+
+	free_page(p);
+}
+
+static void free_table(struct page *t)
+{
+	if (pt_free_mode == PT_FREE_RCU && !injected(INJECT_PT_FREE_NO_WAIT))
+		call_rcu(&t->rcu, free_table_rcu);
+	else
+		free_page(t);	/* ipi: the flush already waited for every CPU */
+}
+
+void tlb_flush_and_free(struct mmu_gather *tlb)
+{
+	if (tlb->start < tlb->end)
+		flush_tlb_mm_range(tlb->mm, tlb->start, tlb->end, tlb->freed_tables);
+	while (tlb->pages) {
+		struct page *p = tlb->pages;
+		tlb->pages = p->next;
+		put_page(p);
+	}
+	while (tlb->tables) {
+		struct page *t = tlb->tables;
+		tlb->tables = t->next;
+		free_table(t);
+	}
+	tlb_gather_init(tlb, tlb->mm);
+}
+
+void tlb_stats_get(struct tlb_stats *s)
+{
+	*s = (struct tlb_stats){ 0 };
+	for (unsigned int c = 0; c < MAX_CPUS; c++) {
+		s->shootdowns += load_relaxed(&stats[c].shootdowns);
+		s->ranged += load_relaxed(&stats[c].ranged);
+		s->full += load_relaxed(&stats[c].full);
+		s->ipis_sent += load_relaxed(&stats[c].ipis_sent);
+		s->pages_flushed += load_relaxed(&stats[c].pages_flushed);
+	}
+}
+
+void tlb_init(void)
+{
+}

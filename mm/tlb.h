@@ -1,0 +1,60 @@
+/*
+ * TLB shootdown and the mmu_gather.
+ *
+ * The rule: unhook, invalidate, then free. Pages and tables handed to an
+ * mmu_gather are freed only after the flush that covers them has been
+ * acknowledged by every CPU that may hold a translation (mm->cpumask,
+ * lazy CPUs included). Freed tables then go out per pt_free=:
+ *   ipi  the flush that unhooked them was a synchronous IPI to every CPU;
+ *        a walker with interrupts off delays its CPU's ack, so no table is
+ *        freed under it. Freed at once after the acks.
+ *   rcu  freed after a grace period of the RCU flavor in force.
+ */
+#ifndef MM_TLB_H
+#define MM_TLB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct mm;
+struct page;
+
+enum pt_free_mode { PT_FREE_IPI, PT_FREE_RCU };
+extern int pt_free_mode;		/* (c) pt_free= */
+extern uint64_t tlb_ceiling;		/* (c) tlb_ceiling= pages */
+
+struct mmu_gather {
+	struct mm *mm;
+	uintptr_t start, end;		/* range to flush; start > end: none */
+	bool freed_tables;
+	struct page *pages;		/* list through page->next */
+	struct page *tables;
+	unsigned long npages, ntables;
+};
+
+void tlb_gather_init(struct mmu_gather *tlb, struct mm *mm);
+/* Note that [start, end) lost translations. */
+void tlb_gather_range(struct mmu_gather *tlb, uintptr_t start, uintptr_t end);
+void tlb_gather_page(struct mmu_gather *tlb, struct page *page);
+void tlb_gather_table(struct mmu_gather *tlb, struct page *table, uintptr_t start, uintptr_t end);
+/* Flush what was gathered, then free the pages (and tables, per
+ * pt_free). Leaves the gather empty for reuse. */
+void tlb_flush_and_free(struct mmu_gather *tlb);
+
+/*
+ * Invalidate [start, end) of mm on every CPU that may cache it, and wait
+ * for them all. tables: paging-structure caches too, and (pt_free=ipi)
+ * reach every online CPU so no walker is left inside a freed table.
+ * Any context with interrupts enabled or not: while waiting, the caller
+ * serves flushes aimed at itself.
+ */
+void flush_tlb_mm_range(struct mm *mm, uintptr_t start, uintptr_t end, bool tables);
+
+void tlb_init(void);
+
+struct tlb_stats {
+	uint64_t shootdowns, ranged, full, ipis_sent, pages_flushed;
+};
+void tlb_stats_get(struct tlb_stats *s);
+
+#endif

@@ -1,0 +1,174 @@
+/*
+ * The VMA set: see mm/vma.h.
+ *
+ * Readers (the speculative fault path) load mm->vmas once with
+ * rcu_dereference() and binary-search that array; the array and every
+ * VMA in it stay valid until the reader's protection ends, because
+ * replaced ones are freed only after a grace period (or, for spf under
+ * pt_free=ipi with irqoff walkers, see mm/fault.c's notes: VMAs always go
+ * through RCU).
+ */
+#include "mm/vma.h"
+#include "kernel/inject.h"
+#include "kernel/panic.h"
+#include "kernel/rcu.h"
+#include "kernel/string.h"
+#include "mm/kmalloc.h"
+#include "mm/mm.h"
+
+static struct vma_array *array_alloc(unsigned int n)
+{
+	struct vma_array *a = kmalloc(sizeof(*a) + n * sizeof(a->v[0]));
+
+	if (a)
+		a->n = n;
+	return a;
+}
+
+static struct vma *vma_new(uintptr_t start, uintptr_t end, unsigned int prot)
+{
+	struct vma *v = kmalloc(sizeof(*v));
+
+	if (v) {
+		v->start = start;
+		v->end = end;
+		v->prot = prot;
+	}
+	return v;
+}
+
+struct vma *vma_find(struct mm *mm, uintptr_t addr)
+{
+	struct vma_array *a = rcu_dereference(mm->vmas);
+	unsigned int lo = 0, hi;
+
+	if (!a)
+		return NULL;
+	hi = a->n;
+	while (lo < hi) {
+		unsigned int mid = (lo + hi) / 2;
+		struct vma *v = a->v[mid];
+		if (addr < v->start)
+			hi = mid;
+		else if (addr >= v->end)
+			lo = mid + 1;
+		else
+			return v;
+	}
+	return NULL;
+}
+
+/* Free an old VMA once no lockless reader can hold it. inject=
+ * vma_free_no_rcu frees at once instead. */
+static void vma_retire(struct vma *v)
+{
+	if (injected(INJECT_VMA_FREE_NO_RCU))
+		kfree(v);
+	else
+		kfree_rcu(v, rcu);
+}
+
+int vma_set_range(struct mm *mm, uintptr_t start, uintptr_t end, unsigned int prot)
+{
+	struct vma_array *old = mm->vmas, *new;
+	unsigned int n_old = old ? old->n : 0, n = 0;
+	struct vma *mid = NULL, *left = NULL, *right = NULL;
+
+	/* At most: every old VMA, two edge pieces, and the new one. */
+	new = array_alloc(n_old + 3);
+	if (!new)
+		return -ENOMEM;
+	if (prot != VMA_REMOVE && !(mid = vma_new(start, end, prot)))
+		goto nomem;
+
+	for (unsigned int i = 0; i < n_old; i++) {
+		struct vma *v = old->v[i];
+		if (v->end <= start || v->start >= end)
+			continue;
+		if (v->start < start && !(left = vma_new(v->start, start, v->prot)))
+			goto nomem;
+		if (v->end > end && !(right = vma_new(end, v->end, v->prot)))
+			goto nomem;
+	}
+	/* Build the sorted array: untouched VMAs, with the edge pieces and
+	 * the new VMA placed where they belong. */
+	for (unsigned int i = 0; i < n_old; i++) {
+		struct vma *v = old->v[i];
+		if (v->end <= start)
+			new->v[n++] = v;
+	}
+	if (left)
+		new->v[n++] = left;
+	if (mid)
+		new->v[n++] = mid;
+	if (right)
+		new->v[n++] = right;
+	for (unsigned int i = 0; i < n_old; i++) {
+		struct vma *v = old->v[i];
+		if (v->start >= end)
+			new->v[n++] = v;
+	}
+	new->n = n;
+
+	/* Publish: the array and new VMAs are fully written before a
+	 * lockless reader can find them (pairs with rcu_dereference()). */
+	rcu_assign_pointer(mm->vmas, new);
+	for (unsigned int i = 0; i < n_old; i++) {
+		struct vma *v = old->v[i];
+		if (!(v->end <= start || v->start >= end))
+			vma_retire(v);
+	}
+	if (old)
+		kfree_rcu(old, rcu);
+	return 0;
+
+nomem:
+	kfree(left);
+	kfree(right);
+	kfree(mid);
+	kfree(new);
+	return -ENOMEM;
+}
+
+bool vma_overlaps(struct mm *mm, uintptr_t start, uintptr_t end)
+{
+	struct vma_array *a = mm->vmas;
+
+	for (unsigned int i = 0; a && i < a->n; i++)
+		if (a->v[i]->start < end && a->v[i]->end > start)
+			return true;
+	return false;
+}
+
+uintptr_t vma_find_gap(struct mm *mm, uintptr_t len)
+{
+	struct vma_array *a = mm->vmas;
+	uintptr_t addr = MMAP_BASE;
+
+	for (unsigned int i = 0; a && i < a->n; i++) {
+		struct vma *v = a->v[i];
+		if (v->end <= addr)
+			continue;
+		if (v->start >= addr + len)
+			break;
+		addr = v->end;
+	}
+	return addr + len <= USER_TOP ? addr : 0;
+}
+
+void vma_destroy_all(struct mm *mm)
+{
+	struct vma_array *a = mm->vmas;
+
+	mm->vmas = NULL;
+	if (!a)
+		return;
+	for (unsigned int i = 0; i < a->n; i++)
+		kfree_rcu(a->v[i], rcu);
+	kfree_rcu(a, rcu);
+}
+
+unsigned int vma_count(struct mm *mm)
+{
+	return mm->vmas ? mm->vmas->n : 0;
+}

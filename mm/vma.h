@@ -1,0 +1,50 @@
+/*
+ * VMAs and the per-mm VMA set: a sorted array of pointers, replaced as a
+ * whole under mmap_lock (write) and searched under RCU with no lock.
+ * A VMA is immutable once published: a change (split, mprotect) publishes
+ * new VMA objects, and the old array and the VMAs it alone held are freed
+ * after a grace period.
+ */
+#ifndef MM_VMA_H
+#define MM_VMA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "kernel/rcu_types.h"
+
+struct mm;
+
+struct vma {
+	uintptr_t start, end;		/* (c) [start, end), page aligned */
+	unsigned int prot;		/* (c) PROT_* */
+	struct rcu_head rcu;		/* freeing after a grace period */
+};
+
+struct vma_array {
+	unsigned int n;			/* (c) */
+	struct rcu_head rcu;
+	struct vma *v[];		/* (c) sorted, non-overlapping */
+};
+
+/* The VMA containing addr, or NULL. Caller holds mmap_lock or is inside
+ * an RCU read-side section (spf: or the flavor's equivalent). */
+struct vma *vma_find(struct mm *mm, uintptr_t addr);
+
+/*
+ * Replace [start, end) with one VMA of prot (prot == ~0u: remove the range
+ * instead). VMAs straddling the edges are split into new objects. The new
+ * array is published with release; old objects go through RCU.
+ * Caller holds mmap_lock for write. Returns 0 or -ENOMEM.
+ */
+#define VMA_REMOVE (~0u)
+int vma_set_range(struct mm *mm, uintptr_t start, uintptr_t end, unsigned int prot);
+
+/* Does any VMA overlap [start, end)? mmap_lock held. */
+bool vma_overlaps(struct mm *mm, uintptr_t start, uintptr_t end);
+/* Lowest gap of len bytes at or above MMAP_BASE; 0 if none. */
+uintptr_t vma_find_gap(struct mm *mm, uintptr_t len);
+/* Free every VMA and the array now (mm teardown, no readers left). */
+void vma_destroy_all(struct mm *mm);
+unsigned int vma_count(struct mm *mm);
+
+#endif
