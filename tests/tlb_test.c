@@ -1,0 +1,203 @@
+/*
+ * Suite "tlb": shootdowns reach every CPU that may cache a translation,
+ * range and full flushes both work, CPUs flushing each other do not
+ * deadlock, lazy CPUs get table flushes, and each table-freeing scheme
+ * frees when it says it does.
+ */
+#include "arch/x86/traps.h"
+#include "arch/x86/tsc.h"
+#include "kernel/atomic.h"
+#include "kernel/percpu.h"
+#include "kernel/rcu.h"
+#include "kernel/report.h"
+#include "kernel/worker.h"
+#include "mm/mm.h"
+#include "mm/page_alloc.h"
+#include "mm/tlb.h"
+#include "tests/ktap.h"
+
+#define PF (VEC_PF + 1)
+
+struct job {
+	struct mm *mm;
+	uintptr_t addr;
+	unsigned int npages;
+	int result[MAX_CPUS];		/* per CPU: faults seen, or a count */
+	uint64_t end_tsc;
+};
+
+/* Load the mm and read every page (caching its translation). */
+static void read_all(void *arg)
+{
+	struct job *j = arg;
+	unsigned int me = smp_processor_id();
+	uint64_t v;
+
+	mm_switch(j->mm);
+	j->result[me] = 0;
+	for (unsigned int i = 0; i < j->npages; i++)
+		if (user_read_u64(j->addr + i * PAGE_SIZE, &v) == PF)
+			j->result[me]++;
+}
+
+static void unmap_reaches_every_cpu(unsigned int npages, bool expect_full)
+{
+	static struct job j;
+	struct tlb_stats s0, s1;
+	unsigned int c;
+
+	j.mm = mm_create();
+	KTAP_ASSERT(j.mm, "out of memory");
+	j.npages = npages;
+	j.addr = vm_mmap(j.mm, 0, npages * PAGE_SIZE, PROT_READ | PROT_WRITE, 0);
+	mm_switch(j.mm);
+	for (unsigned int i = 0; i < npages; i++)
+		user_write_u64(j.addr + i * PAGE_SIZE, i + 1);
+	workers_run_all(read_all, &j, 0);
+	for_each_online_cpu(c)
+		KTAP_EXPECT(j.result[c] == 0, "cpu %u: %d pages faulted before munmap", c, j.result[c]);
+
+	tlb_stats_get(&s0);
+	KTAP_EXPECT(vm_munmap(j.mm, j.addr, npages * PAGE_SIZE) == 0, "munmap failed");
+	tlb_stats_get(&s1);
+	if (expect_full)
+		KTAP_EXPECT(s1.full > s0.full, "%u pages (ceiling %llu) did not use a full flush", npages,
+			    (unsigned long long)tlb_ceiling);
+	else
+		KTAP_EXPECT(s1.ranged > s0.ranged, "%u pages (ceiling %llu) did not use a range flush",
+			    npages, (unsigned long long)tlb_ceiling);
+
+	workers_run_all(read_all, &j, 0);
+	for_each_online_cpu(c) {
+		if (j.result[c] != (int)npages)
+			report_error("stale_tlb", "cpu %u read %u of %u pages after munmap returned",
+				     c, npages - j.result[c], npages);
+	}
+	mm_destroy(j.mm);
+}
+
+static void range_flush_reaches_every_cpu(void)
+{
+	unmap_reaches_every_cpu(8, false);
+}
+
+static void full_flush_reaches_every_cpu(void)
+{
+	unmap_reaches_every_cpu(tlb_ceiling + 31, true);
+}
+
+/* Every CPU toggles protections on its own page of one mm: each change
+ * shoots down all the others, which are doing the same. */
+static void toggle_own_page(void *arg)
+{
+	struct job *j = arg;
+	unsigned int me = smp_processor_id();
+	uintptr_t a = j->addr + me * PAGE_SIZE;
+	int n = 0;
+
+	mm_switch(j->mm);
+	while (rdtsc() < j->end_tsc) {
+		if (user_write_u64(a, n) != 0)
+			report_error("wrong_data", "cpu %u: write to its writable page faulted", me);
+		vm_mprotect(j->mm, a, PAGE_SIZE, PROT_READ);
+		if (user_write_u64(a, n) != PF)
+			report_error("stale_tlb", "cpu %u: wrote through a read-only page", me);
+		vm_mprotect(j->mm, a, PAGE_SIZE, PROT_READ | PROT_WRITE);
+		n++;
+	}
+	j->result[me] = n;
+}
+
+static void cpus_flush_each_other(void)
+{
+	static struct job j;
+	unsigned int c;
+	long total = 0;
+
+	j.mm = mm_create();
+	KTAP_ASSERT(j.mm, "out of memory");
+	j.addr = vm_mmap(j.mm, 0, MAX_CPUS * PAGE_SIZE, PROT_READ | PROT_WRITE, 0);
+	j.end_tsc = rdtsc() + ns_to_tsc(1000000000ull);
+	workers_run_all(toggle_own_page, &j, 0);
+	for_each_online_cpu(c)
+		total += j.result[c];
+	ktap_diag("%ld protection round trips on %u CPUs in 1 s", total, nr_cpus_online);
+	KTAP_EXPECT(total > 0, "no progress");
+	mm_destroy(j.mm);
+}
+
+static void touch_and_go_lazy(void *arg)
+{
+	struct job *j = arg;
+	uint64_t v;
+
+	mm_switch(j->mm);
+	user_read_u64(j->addr, &v);
+	mm_enter_lazy();	/* keeps CR3, stays in the mask */
+}
+
+static void lazy_cpu_gets_table_flush(void)
+{
+	static struct job j;
+	struct tlb_stats s0, s1;
+	struct cpumask one;
+	unsigned int other;
+
+	if (nr_cpus_online < 2) {
+		ktap_skip("needs 2 CPUs");
+		return;
+	}
+	other = cpumask_next(&cpu_online_mask, smp_processor_id() + 1);
+	if (other >= MAX_CPUS)
+		other = cpumask_next(&cpu_online_mask, 0);
+	j.mm = mm_create();
+	KTAP_ASSERT(j.mm, "out of memory");
+	j.addr = vm_mmap(j.mm, 0, PAGE_SIZE, PROT_READ, 0);
+	cpumask_zero(&one);
+	cpumask_set(&one, other);
+	workers_run(&one, touch_and_go_lazy, &j, 0);
+	KTAP_EXPECT(cpumask_test(&j.mm->cpumask, other), "lazy cpu %u left the mm's mask", other);
+	mm_switch_kernel();	/* this CPU is not in the mask at all */
+	tlb_stats_get(&s0);
+	vm_munmap(j.mm, j.addr, PAGE_SIZE);	/* frees the tables */
+	tlb_stats_get(&s1);
+	KTAP_EXPECT(s1.ipis_sent > s0.ipis_sent, "the table flush sent no IPI (lazy cpu %u missed)",
+		    other);
+	mm_destroy(j.mm);
+}
+
+/* A reader section holds off pt_free=rcu's table freeing, but not
+ * pt_free=ipi's (the IPI needs only interrupts on). */
+static void table_free_scheme(void)
+{
+	struct mm *mm = mm_create();
+
+	KTAP_ASSERT(mm, "out of memory");
+	mm_switch(mm);
+	long a = vm_mmap(mm, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, 0);
+	user_write_u64(a, 1);
+	long tables = pages_in_use(PAGE_TABLE);
+	rcu_read_lock();
+	vm_munmap(mm, a, PAGE_SIZE);
+	long during = pages_in_use(PAGE_TABLE);
+	rcu_read_unlock();
+	rcu_barrier();
+	long after = pages_in_use(PAGE_TABLE);
+	if (pt_free_mode == PT_FREE_RCU)
+		KTAP_EXPECT(during == tables, "pt_free=rcu freed %ld tables inside a reader",
+			    tables - during);
+	else
+		KTAP_EXPECT(during == tables - 3, "pt_free=ipi: %ld of 3 tables freed at once",
+			    tables - during);
+	KTAP_EXPECT(after == tables - 3, "%ld of 3 tables freed in the end", tables - after);
+	mm_destroy(mm);
+}
+
+static const struct ktap_case tlb_cases[] = {
+	KTAP_CASE(range_flush_reaches_every_cpu),
+	KTAP_CASE(full_flush_reaches_every_cpu),
+	KTAP_CASE(cpus_flush_each_other),
+	KTAP_CASE(lazy_cpu_gets_table_flush),
+	KTAP_CASE(table_free_scheme),
+};
+KTAP_SUITE(tlb, tlb_cases);
