@@ -13,6 +13,9 @@ const char *const inject_names[NR_INJECT + 1] = {
 	[INJECT_FREE_BEFORE_FLUSH] = "free_before_flush",
 	[INJECT_PT_FREE_NO_WAIT] = "pt_free_no_wait",
 	[INJECT_ZERO_PAGE_NO_FLUSH] = "zero_page_no_flush",
+	[INJECT_SPF_NO_SEQ_CHECK] = "spf_no_seq_check",
+	[INJECT_SPF_NO_PMD_RECHECK] = "spf_no_pmd_recheck",
+	[INJECT_SPF_LOCK_PTL] = "spf_lock_ptl",
 	[NR_INJECT] = NULL,
 };
 

@@ -50,10 +50,9 @@ void worker_idle_loop(void)
 	}
 }
 
-void workers_run(const struct cpumask *mask, worker_fn fn, void *arg, uint64_t timeout_ns)
+void workers_start(const struct cpumask *mask, worker_fn fn, void *arg)
 {
 	unsigned int me = smp_processor_id(), c;
-	uint64_t deadline;
 
 	for_each_cpu_in(c, mask) {
 		if (c == me)
@@ -64,9 +63,13 @@ void workers_run(const struct cpumask *mask, worker_fn fn, void *arg, uint64_t t
 		store_release(&w->gen, w->gen + 1);
 		apic_send_ipi(cpu_percpu(c)->apic_id, VEC_WAKE);
 	}
-	if (cpumask_test(mask, me))
-		fn(arg);
-	deadline = rdtsc() + ns_to_tsc(timeout_ns ? timeout_ns : 60000000000ull);
+}
+
+void workers_wait(const struct cpumask *mask, uint64_t timeout_ns)
+{
+	unsigned int me = smp_processor_id(), c;
+	uint64_t deadline = rdtsc() + ns_to_tsc(timeout_ns ? timeout_ns : 60000000000ull);
+
 	for_each_cpu_in(c, mask) {
 		if (c == me)
 			continue;
@@ -75,10 +78,18 @@ void workers_run(const struct cpumask *mask, worker_fn fn, void *arg, uint64_t t
 			cpu_relax();
 			if ((int64_t)(rdtsc() - deadline) > 0)
 				hang_report("worker on cpu %u did not finish %pS in time; "
-					    "it last took an interrupt at %pS", c, (void *)fn,
+					    "it last took an interrupt at %pS", c, (void *)w->fn,
 					    (void *)READ_ONCE(cpu_percpu(c)->last_irq_rip));
 		}
 	}
+}
+
+void workers_run(const struct cpumask *mask, worker_fn fn, void *arg, uint64_t timeout_ns)
+{
+	workers_start(mask, fn, arg);
+	if (cpumask_test(mask, smp_processor_id()))
+		fn(arg);
+	workers_wait(mask, timeout_ns);
 }
 
 void workers_run_all(worker_fn fn, void *arg, uint64_t timeout_ns)

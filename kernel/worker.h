@@ -19,6 +19,10 @@ typedef void (*worker_fn)(void *arg);
  * the stragglers are reported as a hang.
  */
 void workers_run(const struct cpumask *mask, worker_fn fn, void *arg, uint64_t timeout_ns);
+/* The two halves of workers_run(), for a caller that must act while the
+ * others run (the calling CPU never runs fn here). */
+void workers_start(const struct cpumask *mask, worker_fn fn, void *arg);
+void workers_wait(const struct cpumask *mask, uint64_t timeout_ns);
 /* Same, on every online CPU. */
 void workers_run_all(worker_fn fn, void *arg, uint64_t timeout_ns);
 

@@ -12,6 +12,7 @@
 #include "kernel/spinlock.h"
 #include "mm/mm.h"
 #include "mm/pgtable.h"
+#include "mm/spf.h"
 #include "mm/tlb.h"
 #include "mm/vma.h"
 
@@ -141,9 +142,15 @@ static bool mm_page_fault(struct trap_frame *f, uint64_t cr2)
 			     "(poisoned) table", pc->cpu, cr2, mm->id);
 		return false;
 	}
-	if (!(f->rflags & RFLAGS_IF))
-		return false;	/* only the speculative path may run here */
-	irq_enable();
+	bool irqs_were_on = f->rflags & RFLAGS_IF;
+	if (irqs_were_on)
+		irq_enable();
+	if (spf_enabled && spf_handle_fault(mm, cr2, f->error & PF_W) == SPF_DONE) {
+		irq_disable();
+		return true;
+	}
+	if (!irqs_were_on)
+		return false;	/* the locked path needs interrupts on */
 	r = handle_mm_fault(mm, cr2, f->error & PF_W);
 	irq_disable();
 	return r == 0;
