@@ -2,12 +2,18 @@
 #include "arch/x86/apic.h"
 #include "arch/x86/traps.h"
 #include "arch/x86/tsc.h"
+#include "arch/x86/cpu.h"
 #include "kernel/atomic.h"
+#include "kernel/cmdline.h"
 #include "kernel/percpu.h"
 #include "kernel/spinlock.h"
 #include "kernel/panic.h"
 #include "kernel/timer.h"
 #include "mm/kmalloc.h"
+
+static uint64_t ipi_timeout_ms;
+CMDLINE_U64(ipi_timeout, ipi_timeout_ms, 0, 600000, "ms to wait for a cross-CPU call (0: default)");
+uint64_t smp_call_timeout_ns;
 
 /* A request lives on the caller's stack until done is set. */
 struct call_req {
@@ -56,6 +62,8 @@ static void call_ipi(struct trap_frame *f)
 
 void smp_call_init(void)
 {
+	uint64_t ms = ipi_timeout_ms ? ipi_timeout_ms : cpu_features.hypervisor ? 20000 : 2000;
+	smp_call_timeout_ns = ms * 1000000;
 	for (unsigned int c = 0; c < MAX_CPUS; c++)
 		spin_lock_init(&queues[c].lock);
 	irq_register(VEC_CALL, call_ipi);
@@ -80,7 +88,7 @@ static void wait_done(unsigned int cpu, struct call_req *r, uint64_t deadline)
 		if ((int64_t)(rdtsc() - deadline) > 0)
 			hang_report("smp_call: cpu %u did not answer a call to %pS within %llu ms; "
 				    "it last took an interrupt at %pS", cpu, (void *)r->fn,
-				    SMP_CALL_TIMEOUT_NS / 1000000,
+				    (unsigned long long)smp_call_timeout_ns / 1000000,
 				    (void *)READ_ONCE(cpu_percpu(cpu)->last_irq_rip));
 	}
 }
@@ -96,7 +104,7 @@ void smp_call_on(unsigned int cpu, smp_call_fn fn, void *arg)
 		return;
 	}
 	post(cpu, &r);
-	wait_done(cpu, &r, rdtsc() + ns_to_tsc(SMP_CALL_TIMEOUT_NS));
+	wait_done(cpu, &r, rdtsc() + ns_to_tsc(smp_call_timeout_ns));
 }
 
 /* Per-CPU request arrays for smp_call_others(), one slot per target,
@@ -107,7 +115,7 @@ static bool others_busy[MAX_CPUS];
 void smp_call_mask(const struct cpumask *mask, smp_call_fn fn, void *arg)
 {
 	unsigned int me = smp_processor_id(), c;
-	uint64_t deadline = rdtsc() + ns_to_tsc(SMP_CALL_TIMEOUT_NS);
+	uint64_t deadline = rdtsc() + ns_to_tsc(smp_call_timeout_ns);
 	struct call_req *reqs;
 
 	ASSERT_MSG(others_reqs[me], "smp_call_mask before smp_call_init_late");

@@ -12,7 +12,10 @@
 
 #include <stdint.h>
 
-#define SMP_CALL_TIMEOUT_NS 2000000000ull
+/* How long a caller waits for an answer: ipi_timeout= (ms), default 2 s
+ * on bare metal and 20 s under a hypervisor, where a vCPU can sit
+ * descheduled for seconds when the host has fewer cores than vCPUs. */
+extern uint64_t smp_call_timeout_ns;
 
 typedef void (*smp_call_fn)(void *arg);
 

@@ -4,6 +4,7 @@
 #include "arch/x86/traps.h"
 #include "arch/x86/tsc.h"
 #include "kernel/atomic.h"
+#include "kernel/cmdline.h"
 #include "kernel/exit.h"
 #include "kernel/panic.h"
 #include "kernel/percpu.h"
@@ -13,6 +14,9 @@
 
 #define MAX_TICK_HOOKS 4
 
+static uint64_t watchdog_s;
+CMDLINE_U64(watchdog, watchdog_s, 0, 3600, "seconds without a tick before a CPU is hung (0: default)");
+uint64_t watchdog_ns;
 static uint64_t apic_hz;			/* (c) */
 static tick_hook_t tick_hooks[MAX_TICK_HOOKS];	/* (c) registered at init */
 static unsigned int nr_tick_hooks;
@@ -48,7 +52,7 @@ void watchdog_disable(void)
 
 static void watchdog_check(void)
 {
-	uint64_t now = rdtsc(), limit = ns_to_tsc(WATCHDOG_NS);
+	uint64_t now = rdtsc(), limit = ns_to_tsc(watchdog_ns);
 	unsigned int me = smp_processor_id(), c;
 
 	for_each_online_cpu(c) {
@@ -78,6 +82,7 @@ static void tick(struct trap_frame *f)
 
 bool timer_init(void)
 {
+	watchdog_ns = (watchdog_s ? watchdog_s : cpu_features.hypervisor ? 20 : 5) * 1000000000ull;
 	apic_hz = apic_timer_calibrate();
 	if (apic_hz < HZ * 100)
 		return false;

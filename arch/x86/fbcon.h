@@ -2,6 +2,7 @@
  * Framebuffer text console for the linear RGB framebuffer GRUB passes
  * under UEFI (GOP): 8x16 font, light grey on black, KTAP result lines in
  * colour, and a status line in inverse video on the bottom text row.
+ * On screens of at least 2560x1440 each font pixel is drawn 2x2.
  */
 #ifndef ARCH_X86_FBCON_H
 #define ARCH_X86_FBCON_H

@@ -52,56 +52,78 @@ static uint64_t median(uint64_t *v, unsigned int n)
 }
 
 /*
- * One PIT measurement: channel 2 in one-shot mode, gated by port 0x61,
- * counts down `ms`; see how far the TSC moved. Under a hypervisor the
- * vCPU can be descheduled between two polls; a pause in the middle does
- * no harm (both clocks keep running), but one across the end of the count
- * or across its start moves that edge: a sample whose last poll interval
- * or start exceeds 0.1% of the window is rejected. Returns kHz, 0 for a rejected sample,
- * -1 when the PIT never finished. The wait is bounded by iterations, so a
- * machine without a PIT (bit 5 never rises) fails instead of hanging.
+ * PIT channel 2 counting down from 0xffff (1.193182 MHz, one pass every
+ * 55 ms), read with the latch command. A measurement pairs a counter read
+ * with the TSC on both sides of it at the start and at the end of a
+ * ~30 ms window; only the two edges must be tight (a vCPU descheduled in
+ * the middle moves both clocks alike). A pair whose TSC reads are more
+ * than twice the fastest pair seen apart is retried.
  */
-static int64_t pit_sample(uint32_t ms)
+static uint16_t pit_read(void)
 {
-	const uint32_t pit_hz = 1193182;
-	uint32_t count = pit_hz * ms / 1000;
-	uint8_t gate = inb(0x61);
-	uint64_t t_before, t0, t, prev, last_gap = 0;
-	unsigned long i;
-	bool done = false;
+	outb(0x43, 0x80);			/* latch channel 2 */
+	uint8_t lo = inb(0x42);
+	return lo | (uint16_t)inb(0x42) << 8;
+}
 
-	outb(0x61, (gate & ~0x02) | 0x01);
+static bool pit_pair(uint64_t *best_cost, uint16_t *count, uint64_t *tsc)
+{
+	for (int i = 0; i < 50; i++) {
+		uint64_t a = rdtsc_ordered();
+		uint16_t c = pit_read();
+		uint64_t b = rdtsc_ordered();
+		if (b - a < *best_cost)
+			*best_cost = b - a;
+		if (b - a <= 2 * *best_cost) {
+			*count = c;
+			*tsc = a + (b - a) / 2;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Returns kHz, 0 for a sample to retry, -1 if there is no working PIT. */
+static int64_t pit_sample(uint64_t *best_cost)
+{
+	const uint32_t pit_hz = 1193182, ticks = 36000;	/* ~30 ms */
+	uint8_t gate = inb(0x61);
+	uint16_t c0, c1 = 0;
+	uint64_t t0, t1;
+	unsigned long i;
+
+	outb(0x61, (gate & ~0x02) | 0x01);	/* gate on, speaker off */
 	outb(0x43, 0xb0);			/* channel 2, lo/hi, mode 0 */
-	outb(0x42, count & 0xff);
-	t_before = rdtsc_ordered();
-	outb(0x42, count >> 8);			/* counting starts here */
-	t0 = prev = rdtsc_ordered();
-	for (i = 0; i < 50000000; i++) {
-		done = inb(0x61) & 0x20;
-		t = rdtsc_ordered();
-		last_gap = t - prev;
-		prev = t;
-		if (done)
+	outb(0x42, 0xff);
+	outb(0x42, 0xff);
+	if (!pit_pair(best_cost, &c0, &t0)) {
+		outb(0x61, gate);
+		return 0;
+	}
+	/* Bounded: a missing PIT never counts down. */
+	for (i = 0; i < 20000000; i++) {
+		uint16_t c = pit_read();
+		if (c0 >= c && (uint32_t)(c0 - c) >= ticks)
 			break;
 	}
+	bool ok = i < 20000000 && pit_pair(best_cost, &c1, &t1);
 	outb(0x61, gate);
-	if (!done || i < 10)
+	if (i == 20000000)
 		return -1;
-	uint64_t window = t - t0;
-	if (last_gap > window / 1000 || t0 - t_before > window / 1000)
+	if (!ok || c1 > c0)
 		return 0;
-	return window / ms;
+	return (int64_t)((t1 - t0) * pit_hz / (c0 - c1) / 1000);
 }
 
 static uint64_t calib_pit(void)
 {
-	uint64_t samples[9];
+	uint64_t samples[7], best_cost = UINT64_MAX;
 	unsigned int n = 0;
 
-	for (int tries = 0; tries < 30 && n < 9; tries++) {
-		int64_t khz = pit_sample(20);
+	for (int tries = 0; tries < 20 && n < 7; tries++) {
+		int64_t khz = pit_sample(&best_cost);
 		if (khz < 0)
-			return 0;	/* no PIT at all */
+			return 0;
 		if (khz)
 			samples[n++] = khz;
 	}
