@@ -125,7 +125,7 @@ $(ISO): $(ELF) boot/grub.cfg
 $(BUILD)/run.iso: $(ELF) FORCE
 	$(Q)rm -rf $(BUILD)/run-iso && mkdir -p $(BUILD)/run-iso/boot/grub
 	$(Q)cp $(ELF) $(BUILD)/run-iso/boot/mmtorture.elf
-	$(Q)printf 'set timeout=0\nmenuentry "mmtorture" {\n  multiboot2 /boot/mmtorture.elf %s exit=qemu\n  boot\n}\n' '$(CMDLINE)' > $(BUILD)/run-iso/boot/grub/grub.cfg
+	$(Q)printf 'set timeout=0\ninsmod all_video\nmenuentry "mmtorture" {\n  multiboot2 /boot/mmtorture.elf %s exit=qemu\n  boot\n}\n' '$(CMDLINE)' > $(BUILD)/run-iso/boot/grub/grub.cfg
 	$(Q)grub-mkrescue -o $@ $(BUILD)/run-iso > $(BUILD)/grub-mkrescue-run.log 2>&1 || { cat $(BUILD)/grub-mkrescue-run.log; exit 1; }
 FORCE:
 

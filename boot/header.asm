@@ -1,6 +1,6 @@
 ; Multiboot2 header: GRUB finds it in the first 32 KiB of the image.
-; We ask for no video mode, so BIOS machines stay in VGA text mode and
-; GRUB passes whatever framebuffer it has (EFI GOP under UEFI) as a tag.
+; GRUB passes its framebuffer (EFI GOP, or a VBE mode on BIOS) as a tag;
+; with no framebuffer, a BIOS machine stays in VGA text mode.
 
 MB2_MAGIC	equ 0xE85250D6
 MB2_ARCH_I386	equ 0
@@ -19,6 +19,15 @@ mb2_header:
 	dd 1			; command line
 	dd 6			; memory map
 	dd 8			; framebuffer (optional in practice; GRUB gives it when it has one)
+
+	; Framebuffer, optional, no preferred mode: under UEFI GRUB hands over
+	; the GOP framebuffer (without this tag it passes EGA text only, which
+	; EFI does not have). On BIOS GRUB then sets a VBE mode as well, so the
+	; screen console is arch/x86/fbcon.c there too.
+	align 8
+	dw 5, 1
+	dd 20
+	dd 0, 0, 0
 
 	; Modules page aligned (none are used yet; keeps the reservation simple).
 	align 8

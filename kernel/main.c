@@ -14,6 +14,7 @@
 #include "arch/x86/acpi.h"
 #include "arch/x86/apic.h"
 #include "arch/x86/cpu.h"
+#include "arch/x86/fbcon.h"
 #include "arch/x86/pic.h"
 #include "arch/x86/smpboot.h"
 #include "arch/x86/traps.h"
@@ -34,6 +35,11 @@
 #include "mm/page_alloc.h"
 #include "tests/ktap.h"
 
+enum { CONSOLE_BOTH, CONSOLE_SERIAL, CONSOLE_FB };
+static const char *const console_names[] = { "both", "serial", "fb", NULL };
+static int console_choice;
+CMDLINE_ENUM(console, console_choice, console_names, "where the log goes");
+
 /* Below this the tests cannot run (page tables, stacks, test pages). */
 #define MIN_MEMORY_MIB 32
 
@@ -48,14 +54,16 @@ void kmain(uint32_t mb2_info_phys)
 	cpu_features_init();
 	info_ok = multiboot2_parse(mb2_info_phys);
 	cpu_setup_control_regs();
-	uart_init();
+	cmdline_ok = info_ok && cmdline_parse(boot_info.cmdline, cmdline_err, sizeof(cmdline_err));
+	if (console_choice != CONSOLE_FB)
+		uart_init();
 	if (!info_ok)
 		ktap_bail_out("malformed multiboot2 information block at 0x%x", mb2_info_phys);
-	cmdline_ok = cmdline_parse(boot_info.cmdline, cmdline_err, sizeof(cmdline_err));
 
 	kmap_init(&boot_info);
 	page_alloc_init(&boot_info);
-	vga_text_init(&boot_info.fb);
+	if (console_choice != CONSOLE_SERIAL && !fbcon_init(&boot_info.fb))
+		vga_text_init(&boot_info.fb);
 	if (!cmdline_ok)
 		ktap_bail_out("%s", cmdline_err);
 	if (boot_info.cmdline_truncated)

@@ -38,7 +38,9 @@
 #include "kernel/rcu.h"
 #include "kernel/report.h"
 #include "kernel/spinlock.h"
+#include "mm/kmap.h"
 #include "mm/mm.h"
+#include "mm/page_alloc.h"
 #include "mm/pgtable.h"
 #include "mm/tlb.h"
 #include "mm/vma.h"
@@ -143,6 +145,18 @@ static pte_t *walk_lockless(struct mm *mm, uintptr_t addr, const char *who, pte_
 		}
 		if (!pte_present(e) || (e & PTE_PS))
 			return NULL;
+		/* A live table only points at live tables: anything else means
+		 * the table we read was freed and its page reused. */
+		if ((pte_addr(e) >> PAGE_SHIFT) >= max_pfn ||
+		    load_relaxed(&phys_to_page(pte_addr(e))->type) != PAGE_TABLE) {
+			report_error("uaf_table", "cpu %u: %s of %lx in mm %u: entry %lx at level %u of "
+				     "table page pfn 0x%lx points at a page that is no page table "
+				     "(the table was freed and reused) under %s", smp_processor_id(),
+				     who, addr, mm->id, e, level,
+				     (unsigned long)(virt_to_phys(table) >> PAGE_SHIFT), walk_desc());
+			*poisoned = true;
+			return NULL;
+		}
 		if (level == 2) {
 			*pmdp = ep;
 			*pmdval = e;

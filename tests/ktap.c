@@ -9,6 +9,7 @@
  */
 #include "tests/ktap.h"
 #include "arch/x86/cpu.h"
+#include "arch/x86/fbcon.h"
 #include "arch/x86/tsc.h"
 #include "boot/multiboot2.h"
 #include "kernel/atomic.h"
@@ -261,6 +262,10 @@ static void run_case(unsigned int n, const struct ktap_case *c)
 	}
 	printk("    %s %u %s%s\n", res, n, c->name, directive);
 	cur.name = NULL;
+	char status[96];
+	snprintf(status, sizeof(status), "mmtorture: %s  pass %u  fail %u  skip %u  error %u",
+		 run.suite_name, run.pass, run.fail, run.skip, run.error);
+	fbcon_set_status(status);
 }
 
 static const struct ktap_suite *find_suite(const char *name, size_t len)
