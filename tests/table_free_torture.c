@@ -1,0 +1,168 @@
+/*
+ * Suite "table_free_torture": the question this kernel answers.
+ *
+ * One CPU keeps mapping, touching and unmapping slots laid 1 GiB apart,
+ * so every munmap empties and frees a PTE table and a PD table. Every
+ * other CPU walks those same slots without mmap_lock, as the speculative
+ * fault and gup_fast do, under the protection chosen by spf_walk=, with
+ * random delays between the levels of the walk (the spf test hook).
+ *
+ * The walkers do not load the mm: they stand for CPUs that the TLB flush
+ * does not interrupt (lazy CPUs it skips, a paravirtual flush done by the
+ * hypervisor, a broadcast INVLPGB). The flush that unhooks a table then
+ * protects them only under pt_free=ipi, which sends its IPI to every
+ * online CPU; under pt_free=rcu only the grace period does.
+ *
+ * A walker that reads poison, or finds a table entry pointing at a page
+ * that is not a page table any more, or takes a reserved-bit #PF in the
+ * hardware walk, read a freed table: uaf_table, naming the table page,
+ * the CPU and the protection in force. Whether that can happen is the
+ * matrix of (pt_free, rcu, spf_walk) in the README.
+ */
+#include "arch/x86/cpu.h"
+#include "arch/x86/tsc.h"
+#include "kernel/atomic.h"
+#include "kernel/percpu.h"
+#include "kernel/prng.h"
+#include "kernel/rcu.h"
+#include "kernel/report.h"
+#include "kernel/string.h"
+#include "kernel/worker.h"
+#include "mm/mm.h"
+#include "mm/page_alloc.h"
+#include "mm/pgtable.h"
+#include "mm/spf.h"
+#include "mm/tlb.h"
+#include "tests/ktap.h"
+#include "tests/torture.h"
+
+#define SLOTS		8
+#define SLOT_STRIDE	(1ul << 30)	/* one PD table per slot */
+#define SLOT_PAGES	4
+
+static struct {
+	struct mm *mm;
+	uintptr_t base;
+	uint64_t end_tsc;
+	int stop;				/* (a) */
+	unsigned int unmapper;
+	unsigned long unmaps, walks[MAX_CPUS], gups[MAX_CPUS];
+	struct prng rng[MAX_CPUS];		/* (o) delays of the hook */
+} tt;
+
+/* Walker delays: between levels, mostly short, sometimes longer than a
+ * grace period or a shootdown, so an unprotected walker is caught. */
+static void delay_hook(enum spf_point at, const struct spf_hook_ctx *ctx)
+{
+	(void)at;
+	if (ctx->mm != tt.mm)
+		return;
+	/* Up to 30 ms: longer than a grace period of either flavor. */
+	torture_delay(&tt.rng[smp_processor_id()], 30000000);
+}
+
+static void unmapper(void)
+{
+	struct prng *r = &tt.rng[smp_processor_id()];
+
+	mm_switch(tt.mm);
+	while (rdtsc() < tt.end_tsc && !ktap_case_failed()) {
+		uintptr_t slot = tt.base + prng_below(r, SLOTS) * SLOT_STRIDE;
+		long a = vm_mmap(tt.mm, slot, SLOT_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_FIXED);
+		if (a < 0)
+			continue;
+		for (unsigned int i = 0; i < SLOT_PAGES; i++)
+			user_write_u64(a + i * PAGE_SIZE, i);
+		/* Leave the slot mapped (and mmap_seq even) for a while, so
+		 * speculative walkers get past their seq check and deep into
+		 * the tables before they go. */
+		ndelay(prng_below(r, 2000000));
+		/* Unmapping the only VMA of a 1 GiB span frees its PTE and PD
+		 * tables (mm/pgtable.c), by IPI or after a grace period. */
+		vm_munmap(tt.mm, a, SLOT_PAGES * PAGE_SIZE);
+		tt.unmaps++;
+	}
+	store_release(&tt.stop, 1);
+}
+
+static void walker(void)
+{
+	unsigned int me = smp_processor_id();
+	struct prng *r = &tt.rng[me];
+	struct page *p;
+
+	mm_switch_kernel();
+	while (!load_acquire(&tt.stop) && !ktap_case_failed()) {
+		uintptr_t addr = tt.base + prng_below(r, SLOTS) * SLOT_STRIDE +
+				 prng_below(r, SLOT_PAGES) * PAGE_SIZE;
+		if (prng_below(r, 2)) {
+			/* The speculative fault itself (it may install a page
+			 * the next munmap takes away again). */
+			spf_handle_fault(tt.mm, addr, prng_below(r, 2));
+			tt.walks[me]++;
+		} else if (gup_fast(tt.mm, addr, false, &p) == 0) {
+			put_page(p);
+			tt.gups[me]++;
+		} else {
+			tt.gups[me]++;
+		}
+	}
+}
+
+static void dispatch(void *arg)
+{
+	(void)arg;
+	if (smp_processor_id() == tt.unmapper)
+		unmapper();
+	else
+		walker();
+}
+
+static void table_free_torture_run(void)
+{
+	struct tlb_stats t0, t1;
+	uint64_t s0[NR_SPF_STATS];
+	unsigned long walks = 0, gups = 0;
+	unsigned int c;
+
+	if (nr_cpus_online < 2) {
+		ktap_skip("needs 2 CPUs (an unmapper and a walker)");
+		return;
+	}
+	memset(&tt, 0, sizeof(tt));
+	tt.mm = mm_create();
+	KTAP_ASSERT(tt.mm, "out of memory");
+	tt.base = MMAP_BASE;
+	tt.unmapper = smp_processor_id();
+	for_each_online_cpu(c)
+		prng_init(&tt.rng[c], global_seed, 5000 + c);
+	ktap_diag("pt_free=%s rcu=%s spf_walk=%s, %u walkers, %llu s",
+		  pt_free_mode == PT_FREE_IPI ? "ipi" : "rcu",
+		  rcu_flavor == RCU_SCHED ? "sched" : "preempt",
+		  spf_walk_mode == SPF_WALK_IRQOFF ? "irqoff" : spf_walk_mode == SPF_WALK_RCU ? "rcu" : "none",
+		  nr_cpus_online - 1, (unsigned long long)torture_duration_s);
+	tlb_stats_get(&t0);
+	spf_stats_get(s0);
+	tt.end_tsc = torture_end_tsc();
+	spf_test_hook = delay_hook;
+	workers_run_all(dispatch, NULL, (torture_duration_s + 60) * 1000000000ull);
+	spf_test_hook = NULL;
+	tlb_stats_get(&t1);
+	for_each_online_cpu(c) {
+		walks += tt.walks[c];
+		gups += tt.gups[c];
+	}
+	ktap_diag("%lu unmaps, %lu speculative walks, %lu gup_fast walks, %llu shootdowns",
+		  tt.unmaps, walks, gups, (unsigned long long)(t1.shootdowns - t0.shootdowns));
+	spf_stats_print(s0);
+	if (!ktap_case_failed()) {
+		KTAP_EXPECT(tt.unmaps > 10, "only %lu unmaps", tt.unmaps);
+		KTAP_EXPECT(walks + gups > 10, "only %lu walks", walks + gups);
+	}
+	mm_destroy(tt.mm);
+}
+
+static const struct ktap_case table_free_torture_cases[] = {
+	{ "table_free_torture", table_free_torture_run },
+};
+KTAP_SUITE(table_free_torture, table_free_torture_cases);
