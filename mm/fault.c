@@ -43,11 +43,6 @@ int handle_mm_fault(struct mm *mm, uintptr_t addr, bool write)
 		mmap_read_unlock(mm);
 		return -EFAULT;
 	}
-	pte_t *pte = pt_walk(mm, addr, true, &pt);
-	if (!pte) {
-		mmap_read_unlock(mm);
-		return -ENOMEM;
-	}
 	if (write) {
 		/* Most write faults need a page: get it before the lock. */
 		newpage = alloc_page_zeroed(PAGE_ANON);
@@ -56,8 +51,14 @@ int handle_mm_fault(struct mm *mm, uintptr_t addr, bool write)
 			return -ENOMEM;
 		}
 	}
+	pte_t *pte = pt_walk_lock(mm, addr, true, &pt);
+	if (!pte) {
+		mmap_read_unlock(mm);
+		if (newpage)
+			free_page(newpage);
+		return -ENOMEM;
+	}
 
-	spin_lock(&pt->ptl);
 	pte_t e = *pte;
 	pte_t flags = leaf_flags(vma->prot);
 	if (pte_none(e) || (e & PTE_PROTNONE)) {

@@ -161,6 +161,11 @@ long vm_madvise_dontneed(struct mm *mm, uintptr_t addr, uintptr_t len)
 		tlb_gather_init(&tlb, mm);
 		pt_zap_range(mm, &tlb, addr, addr + len);
 		tlb_flush_and_free(&tlb);
+		/* Give back PTE tables left empty (the VMAs stay; a later
+		 * fault builds a new table). Seq is not bumped: a lockless
+		 * fault relies on its PMD recheck here. */
+		pt_reclaim_empty(mm, &tlb, addr, addr + len);
+		tlb_flush_and_free(&tlb);
 	}
 	mmap_read_unlock(mm);
 	return ret;

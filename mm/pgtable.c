@@ -12,6 +12,14 @@ static pte_t *top_table(struct mm *mm)
 	return phys_to_virt(mm->pgd);
 }
 
+static bool table_empty(const pte_t *t)
+{
+	for (unsigned int i = 0; i < PTRS_PER_TABLE; i++)
+		if (t[i])
+			return false;
+	return true;
+}
+
 static struct page *table_alloc(struct mm *mm)
 {
 	struct page *p = alloc_page_zeroed(PAGE_TABLE);
@@ -21,6 +29,61 @@ static struct page *table_alloc(struct mm *mm)
 		atomic_inc(&mm->nr_tables);
 	}
 	return p;
+}
+
+/* The entry pointing at the PTE table of va, or NULL. */
+static pte_t *pmd_entry(struct mm *mm, uintptr_t va)
+{
+	pte_t *table = top_table(mm);
+
+	for (unsigned int level = 4; level > 2; level--) {
+		pte_t v = READ_ONCE(table[pt_index(va, level)]);
+		if (!pte_present(v))
+			return NULL;
+		table = table_of(v);
+	}
+	return &table[pt_index(va, 2)];
+}
+
+pte_t *pt_walk_lock(struct mm *mm, uintptr_t va, bool alloc, struct page **pt_page)
+{
+	for (;;) {
+		pte_t *pte = pt_walk(mm, va, alloc, pt_page);
+		if (!pte)
+			return NULL;
+		spin_lock(&(*pt_page)->ptl);
+		/* Still hooked? Unhooking happens under this lock. */
+		pte_t *pmd = pmd_entry(mm, va);
+		if (pmd && pte_present(READ_ONCE(*pmd)) &&
+		    pte_addr(READ_ONCE(*pmd)) == page_to_phys(*pt_page))
+			return pte;
+		spin_unlock(&(*pt_page)->ptl);
+	}
+}
+
+void pt_reclaim_empty(struct mm *mm, struct mmu_gather *tlb, uintptr_t start, uintptr_t end)
+{
+	uintptr_t s = (start + LARGE_PAGE_SIZE - 1) & ~(LARGE_PAGE_SIZE - 1);
+
+	for (; s + LARGE_PAGE_SIZE <= end; s += LARGE_PAGE_SIZE) {
+		pte_t *pmd = pmd_entry(mm, s);
+		if (!pmd)
+			continue;
+		pte_t v = READ_ONCE(*pmd);
+		if (!pte_present(v))
+			continue;
+		struct page *tp = phys_to_page(pte_addr(v));
+		spin_lock(&tp->ptl);
+		/* Unhook only if it is still this table and still empty; the
+		 * CAS keeps a concurrent reclaim of the same span out. */
+		if (table_empty(table_of(v)) && atomic_cmpxchg(pmd, &v, 0)) {
+			atomic_dec(&mm->nr_tables);
+			spin_unlock(&tp->ptl);
+			tlb_gather_table(tlb, tp, s, s + LARGE_PAGE_SIZE);
+			continue;
+		}
+		spin_unlock(&tp->ptl);
+	}
 }
 
 pte_t *pt_walk(struct mm *mm, uintptr_t va, bool alloc, struct page **pt_page)
@@ -97,14 +160,6 @@ void pt_zap_range(struct mm *mm, struct mmu_gather *tlb, uintptr_t start, uintpt
 		}
 		spin_unlock(&tp->ptl);
 	}
-}
-
-static bool table_empty(const pte_t *t)
-{
-	for (unsigned int i = 0; i < PTRS_PER_TABLE; i++)
-		if (t[i])
-			return false;
-	return true;
 }
 
 /*

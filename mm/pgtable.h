@@ -46,8 +46,24 @@ static inline pte_t *table_of(pte_t e)
  * *pt_page (if not NULL) is set to the PTE table's struct page, whose ptl
  * guards the entry. Returns NULL if a table is missing (alloc unset) or
  * memory ran out. Caller holds mm->mmap_lock (read or write).
+ *
+ * Under the read lock a PTE table can be unhooked by madvise's reclaim
+ * (pt_reclaim_empty()) between this walk and taking its lock: use
+ * pt_walk_lock(), which checks after locking and walks again if so.
  */
 pte_t *pt_walk(struct mm *mm, uintptr_t va, bool alloc, struct page **pt_page);
+/* pt_walk() and lock the PTE table; returns with *pt_page's ptl held and
+ * the table still hooked into mm, or NULL (no lock held). */
+pte_t *pt_walk_lock(struct mm *mm, uintptr_t va, bool alloc, struct page **pt_page);
+
+/*
+ * madvise: unhook every PTE table whose whole 2 MiB span lies in
+ * [start, end) and holds no PTE, handing it to tlb. Caller holds
+ * mmap_lock for read (the VMAs stay): each table is checked empty and
+ * unhooked under its own lock, so faults racing in the span either see
+ * the entry gone or install before the check keeps the table.
+ */
+void pt_reclaim_empty(struct mm *mm, struct mmu_gather *tlb, uintptr_t start, uintptr_t end);
 
 /*
  * Clear the PTEs of [start, end) under each table's lock, handing their

@@ -262,10 +262,12 @@ static void same_page_all_cpus(void)
 
 #define OWN_PAGES 64
 
+#define MIXED_OPS 300		/* checked accesses per CPU: a count, not a time */
+
 struct mixed {
 	struct mm *mm;
 	uintptr_t base;			/* OWN_PAGES per CPU */
-	uint64_t end_tsc;
+	int readers_left;		/* (a) */
 	unsigned int writer;
 	unsigned long ops[MAX_CPUS], remaps;
 };
@@ -283,7 +285,7 @@ static void mixed_worker(void *arg)
 	if (me == m->writer) {
 		/* Map, touch, unmap elsewhere in the same mm: every round
 		 * bumps mmap_seq and frees page tables. */
-		while (rdtsc() < m->end_tsc) {
+		while (load_acquire(&m->readers_left)) {
 			long a = vm_mmap(m->mm, 0, 4 * PAGE_SIZE, PROT_READ | PROT_WRITE, 0);
 			if (a > 0) {
 				user_write_u64(a, 1);
@@ -293,7 +295,7 @@ static void mixed_worker(void *arg)
 		}
 		return;
 	}
-	while (rdtsc() < m->end_tsc && !ktap_case_failed()) {
+	for (int op = 0; op < MIXED_OPS && !ktap_case_failed(); op++) {
 		unsigned int i = prng_below(&r, OWN_PAGES);
 		uintptr_t addr = own + i * PAGE_SIZE;
 
@@ -311,12 +313,13 @@ static void mixed_worker(void *arg)
 		}
 		expect[i] = val;
 		/* Now and then drop the page so the next access faults again. */
-		if (prng_below(&r, 2) == 0) {
+		if (prng_below(&r, 4) == 0) {
 			vm_madvise_dontneed(m->mm, addr, PAGE_SIZE);
 			expect[i] = 0;
 		}
 		m->ops[me]++;
 	}
+	atomic_dec(&m->readers_left);
 }
 
 static void faults_while_mapping_elsewhere(void)
@@ -336,7 +339,7 @@ static void faults_while_mapping_elsewhere(void)
 	m.writer = smp_processor_id();
 	m.base = vm_mmap(m.mm, 0, (uintptr_t)MAX_CPUS * OWN_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE, 0);
 	KTAP_ASSERT((long)m.base > 0, "mmap failed");
-	m.end_tsc = rdtsc() + ns_to_tsc(1500000000ull);
+	m.readers_left = nr_cpus_online - 1;
 	spf_stats_get(s0);
 	workers_run_all(mixed_worker, &m, 0);
 	for_each_online_cpu(c)
@@ -346,7 +349,8 @@ static void faults_while_mapping_elsewhere(void)
 		  "attempts (%llu%%)", ops, m.remaps, (unsigned long long)ok, (unsigned long long)att,
 		  (unsigned long long)(att ? ok * 100 / att : 0));
 	spf_stats_print(s0);
-	KTAP_EXPECT(ops > 100, "only %lu accesses", ops);
+	KTAP_EXPECT(ops == (unsigned long)MIXED_OPS * (nr_cpus_online - 1) || ktap_case_failed(),
+		    "%lu of %u accesses done", ops, MIXED_OPS * (nr_cpus_online - 1));
 	if (spf_enabled)
 		KTAP_EXPECT(ok > 0, "no speculative fault succeeded");
 	mm_destroy(m.mm);
