@@ -193,11 +193,13 @@ enum spf_result spf_handle_fault(struct mm *mm, uintptr_t addr, bool write)
 	/* VMAs are freed through RCU whatever the walker protection, so the
 	 * lookup holds a read section of its own; only prot is kept. */
 	rcu_read_lock();
-	struct vma *vma = vma_find(mm, addr);
-	if (vma && (vma->start == PAGE_POISON || vma->end == PAGE_POISON))
-		report_error("uaf_vma", "cpu %u: speculative fault at %lx found a freed VMA in mm %u",
-			     smp_processor_id(), addr, mm->id);
-	vprot = vma && vma->start != PAGE_POISON ? vma->prot : 0;
+	const struct vma_array *va = rcu_dereference(mm->vmas);
+	if (spf_test_hook) {
+		struct spf_hook_ctx ctx = { .mm = mm, .addr = addr };
+		spf_test_hook(SPF_AT_VMA_LOOKUP, &ctx);
+	}
+	struct vma *vma = va ? vma_find_in(va, addr) : NULL;
+	vprot = vma ? vma->prot : 0;
 	rcu_read_unlock();
 	if (!vma) {
 		why = SPF_FB_VMA;

@@ -53,7 +53,7 @@ void spf_stats_print(const uint64_t before[NR_SPF_STATS]);
  * commit with the walker's protection held. Torture tests put random
  * delays here; directed tests force one fallback. NULL: nothing.
  */
-enum spf_point { SPF_AT_WALK_LEVEL, SPF_AT_BEFORE_COMMIT, SPF_AT_GUP_WALK };
+enum spf_point { SPF_AT_VMA_LOOKUP, SPF_AT_WALK_LEVEL, SPF_AT_BEFORE_COMMIT, SPF_AT_GUP_WALK };
 struct spf_hook_ctx {
 	struct mm *mm;
 	uintptr_t addr;

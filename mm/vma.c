@@ -11,6 +11,9 @@
 #include "mm/vma.h"
 #include "kernel/inject.h"
 #include "kernel/panic.h"
+#include "kernel/percpu.h"
+#include "kernel/report.h"
+#include "arch/x86/pte.h"
 #include "kernel/rcu.h"
 #include "kernel/string.h"
 #include "mm/kmalloc.h"
@@ -39,7 +42,11 @@ static struct vma *vma_new(uintptr_t start, uintptr_t end, unsigned int prot)
 
 struct vma *vma_find(struct mm *mm, uintptr_t addr)
 {
-	struct vma_array *a = rcu_dereference(mm->vmas);
+	return vma_find_in(rcu_dereference(mm->vmas), addr);
+}
+
+struct vma *vma_find_in(const struct vma_array *a, uintptr_t addr)
+{
 	unsigned int lo = 0, hi;
 
 	if (!a)
@@ -48,6 +55,13 @@ struct vma *vma_find(struct mm *mm, uintptr_t addr)
 	while (lo < hi) {
 		unsigned int mid = (lo + hi) / 2;
 		struct vma *v = a->v[mid];
+		/* A lockless reader that finds a freed VMA (kfree poisons)
+		 * was not protected long enough: report, do not use it. */
+		if (READ_ONCE(v->start) == PAGE_POISON || READ_ONCE(v->end) == PAGE_POISON) {
+			report_error("uaf_vma", "cpu %u: VMA lookup of %lx read a freed VMA",
+				     smp_processor_id(), addr);
+			return NULL;
+		}
 		if (addr < v->start)
 			hi = mid;
 		else if (addr >= v->end)

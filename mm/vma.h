@@ -29,6 +29,8 @@ struct vma_array {
 /* The VMA containing addr, or NULL. Caller holds mmap_lock or is inside
  * an RCU read-side section (spf: or the flavor's equivalent). */
 struct vma *vma_find(struct mm *mm, uintptr_t addr);
+/* Same, in an array already loaded with rcu_dereference(mm->vmas). */
+struct vma *vma_find_in(const struct vma_array *a, uintptr_t addr);
 
 /*
  * Replace [start, end) with one VMA of prot (prot == ~0u: remove the range
