@@ -159,12 +159,11 @@ long vm_madvise_dontneed(struct mm *mm, uintptr_t addr, uintptr_t len)
 		ret = -ENOMEM;
 	} else {
 		tlb_gather_init(&tlb, mm);
+		/* Whole 2 MiB spans give their PTE table back too (the VMAs
+		 * stay; a later fault builds a new table). mmap_seq does not
+		 * move: a lockless fault relies on its PMD recheck here. */
+		pt_zap_reclaim(mm, &tlb, addr, addr + len);
 		pt_zap_range(mm, &tlb, addr, addr + len);
-		tlb_flush_and_free(&tlb);
-		/* Give back PTE tables left empty (the VMAs stay; a later
-		 * fault builds a new table). Seq is not bumped: a lockless
-		 * fault relies on its PMD recheck here. */
-		pt_reclaim_empty(mm, &tlb, addr, addr + len);
 		tlb_flush_and_free(&tlb);
 	}
 	mmap_read_unlock(mm);

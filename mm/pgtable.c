@@ -1,5 +1,7 @@
 #include "mm/pgtable.h"
+#include "arch/x86/cpu.h"
 #include "kernel/atomic.h"
+#include "kernel/rcu.h"
 #include "kernel/panic.h"
 #include "kernel/report.h"
 #include "kernel/spinlock.h"
@@ -45,44 +47,84 @@ static pte_t *pmd_entry(struct mm *mm, uintptr_t va)
 	return &table[pt_index(va, 2)];
 }
 
-pte_t *pt_walk_lock(struct mm *mm, uintptr_t va, bool alloc, struct page **pt_page)
+/*
+ * Under mmap_lock for read a PTE table can be unhooked and freed
+ * (madvise's pt_zap_reclaim()) between reading the PMD and taking the
+ * table's lock. So the walk and the lock are done under the same
+ * protection a lockless walker uses against table freeing -- interrupts
+ * off (holds off pt_free=ipi and rcu=sched) plus an RCU read section
+ * (rcu=preempt) -- and the lock is only tried: spinning on it with
+ * interrupts off could wait for a holder that waits for our flush ack.
+ * After locking, the PMD must still point at the table.
+ */
+static pte_t *lock_pte_table(struct mm *mm, uintptr_t va, struct page **pt_page)
 {
 	for (;;) {
-		pte_t *pte = pt_walk(mm, va, alloc, pt_page);
-		if (!pte)
-			return NULL;
-		spin_lock(&(*pt_page)->ptl);
-		/* Still hooked? Unhooking happens under this lock. */
+		uint64_t flags = irq_save();
+		rcu_read_lock();
 		pte_t *pmd = pmd_entry(mm, va);
-		if (pmd && pte_present(READ_ONCE(*pmd)) &&
-		    pte_addr(READ_ONCE(*pmd)) == page_to_phys(*pt_page))
-			return pte;
-		spin_unlock(&(*pt_page)->ptl);
+		pte_t v = pmd ? READ_ONCE(*pmd) : 0;
+		if (!pte_present(v)) {
+			rcu_read_unlock();
+			irq_restore(flags);
+			return NULL;
+		}
+		struct page *tp = phys_to_page(pte_addr(v));
+		bool locked = spin_trylock(&tp->ptl);
+		if (locked && READ_ONCE(*pmd) != v) {
+			spin_unlock(&tp->ptl);
+			locked = false;
+		}
+		rcu_read_unlock();
+		irq_restore(flags);
+		if (locked) {
+			*pt_page = tp;
+			return table_of(v) + pt_index(va, 1);
+		}
+		cpu_relax();
 	}
 }
 
-void pt_reclaim_empty(struct mm *mm, struct mmu_gather *tlb, uintptr_t start, uintptr_t end)
+pte_t *pt_walk_lock(struct mm *mm, uintptr_t va, bool alloc, struct page **pt_page)
+{
+	for (;;) {
+		pte_t *pte = lock_pte_table(mm, va, pt_page);
+		if (pte || !alloc)
+			return pte;
+		/* Build the missing levels, then lock what we built (or what a
+		 * racing fault built). */
+		if (!pt_walk(mm, va, true, NULL))
+			return NULL;
+	}
+}
+
+void pt_zap_reclaim(struct mm *mm, struct mmu_gather *tlb, uintptr_t start, uintptr_t end)
 {
 	uintptr_t s = (start + LARGE_PAGE_SIZE - 1) & ~(LARGE_PAGE_SIZE - 1);
 
 	for (; s + LARGE_PAGE_SIZE <= end; s += LARGE_PAGE_SIZE) {
-		pte_t *pmd = pmd_entry(mm, s);
-		if (!pmd)
+		struct page *tp;
+		pte_t *first = lock_pte_table(mm, s, &tp);
+		if (!first)
 			continue;
-		pte_t v = READ_ONCE(*pmd);
-		if (!pte_present(v))
-			continue;
-		struct page *tp = phys_to_page(pte_addr(v));
-		spin_lock(&tp->ptl);
-		/* Unhook only if it is still this table and still empty; the
-		 * CAS keeps a concurrent reclaim of the same span out. */
-		if (table_empty(table_of(v)) && atomic_cmpxchg(pmd, &v, 0)) {
-			atomic_dec(&mm->nr_tables);
-			spin_unlock(&tp->ptl);
-			tlb_gather_table(tlb, tp, s, s + LARGE_PAGE_SIZE);
-			continue;
+		pte_t *table = first - pt_index(s, 1);
+		for (unsigned int i = 0; i < PTRS_PER_TABLE; i++) {
+			pte_t e = table[i];
+			if (pte_none(e))
+				continue;
+			WRITE_ONCE(table[i], 0);
+			struct page *p = phys_to_page(pte_addr(e));
+			if (p != zero_page)
+				tlb_gather_page(tlb, p);
 		}
+		/* Empty now, and faults that walked here find the PMD changed
+		 * once they hold this lock (lock_pte_table(), the speculative
+		 * recheck). The PMD cannot change under the lock: unhooking is
+		 * done holding it, and munmap (write lock) is excluded. */
+		WRITE_ONCE(*pmd_entry(mm, s), 0);
+		atomic_dec(&mm->nr_tables);
 		spin_unlock(&tp->ptl);
+		tlb_gather_table(tlb, tp, s, s + LARGE_PAGE_SIZE);
 	}
 }
 
@@ -119,34 +161,20 @@ pte_t *pt_walk(struct mm *mm, uintptr_t va, bool alloc, struct page **pt_page)
 	return &table[pt_index(va, 1)];
 }
 
-/* The PTE table covering va, or NULL. mmap_lock held. */
-static pte_t *pte_table(struct mm *mm, uintptr_t va)
-{
-	pte_t *table = top_table(mm);
-
-	for (unsigned int level = 4; level > 1; level--) {
-		pte_t v = READ_ONCE(table[pt_index(va, level)]);
-		if (!pte_present(v))
-			return NULL;
-		table = table_of(v);
-	}
-	return table;
-}
-
 void pt_zap_range(struct mm *mm, struct mmu_gather *tlb, uintptr_t start, uintptr_t end)
 {
 	for (uintptr_t va = start; va < end;) {
 		uintptr_t span_end = (va + LARGE_PAGE_SIZE) & ~(LARGE_PAGE_SIZE - 1);
-		pte_t *table = pte_table(mm, va);
+		struct page *tp;
+		pte_t *pte = lock_pte_table(mm, va, &tp);
 
 		if (span_end > end)
 			span_end = end;
-		if (!table) {
+		if (!pte) {
 			va = span_end;
 			continue;
 		}
-		struct page *tp = virt_to_page(table);
-		spin_lock(&tp->ptl);
+		pte_t *table = pte - pt_index(va, 1);
 		for (; va < span_end; va += PAGE_SIZE) {
 			pte_t *e = &table[pt_index(va, 1)];
 			pte_t v = *e;

@@ -57,13 +57,13 @@ pte_t *pt_walk(struct mm *mm, uintptr_t va, bool alloc, struct page **pt_page);
 pte_t *pt_walk_lock(struct mm *mm, uintptr_t va, bool alloc, struct page **pt_page);
 
 /*
- * madvise: unhook every PTE table whose whole 2 MiB span lies in
- * [start, end) and holds no PTE, handing it to tlb. Caller holds
- * mmap_lock for read (the VMAs stay): each table is checked empty and
- * unhooked under its own lock, so faults racing in the span either see
- * the entry gone or install before the check keeps the table.
+ * madvise: for every 2 MiB span inside [start, end), clear its PTEs and
+ * unhook its PTE table in one hold of the table's lock, handing pages and
+ * table to tlb. Caller holds mmap_lock for read (the VMAs stay, and mmap_seq
+ * does not move): a fault that walked to the table finds the PMD changed
+ * once it holds the lock and walks again.
  */
-void pt_reclaim_empty(struct mm *mm, struct mmu_gather *tlb, uintptr_t start, uintptr_t end);
+void pt_zap_reclaim(struct mm *mm, struct mmu_gather *tlb, uintptr_t start, uintptr_t end);
 
 /*
  * Clear the PTEs of [start, end) under each table's lock, handing their

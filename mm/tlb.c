@@ -13,6 +13,7 @@
 #include "kernel/inject.h"
 #include "kernel/percpu.h"
 #include "kernel/rcu.h"
+#include "kernel/report.h"
 #include "kernel/smp_call.h"
 #include "mm/mm.h"
 #include "mm/page_alloc.h"
@@ -125,10 +126,30 @@ void tlb_gather_table(struct mmu_gather *tlb, struct page *table, uintptr_t star
 	tlb->ntables++;
 }
 
+/*
+ * A table is unhooked empty; an entry found in it now was installed
+ * after the unhook by a walker that did not notice (a missing recheck):
+ * whatever it mapped is unreachable, and the write that made it lost.
+ */
+static void check_table_empty(struct page *t)
+{
+	const pte_t *e = page_address(t);
+
+	for (unsigned int i = 0; i < PTRS_PER_TABLE; i++) {
+		if (e[i]) {
+			report_error("lost_write", "page table pfn 0x%lx was freed holding entry %u = %lx: "
+				     "installed after the table was unhooked",
+				     (unsigned long)(page_to_phys(t) >> PAGE_SHIFT), i, e[i]);
+			return;
+		}
+	}
+}
+
 static void free_table_rcu(struct rcu_head *head)
 {
 	struct page *p = (struct page *)((char *)head - __builtin_offsetof(struct page, rcu));
 
+	check_table_empty(p);
 	free_page(p);
 }
 
@@ -136,8 +157,10 @@ static void free_table(struct page *t)
 {
 	if (pt_free_mode == PT_FREE_RCU && !injected(INJECT_PT_FREE_NO_WAIT))
 		call_rcu(&t->rcu, free_table_rcu);
-	else
+	else {
+		check_table_empty(t);
 		free_page(t);	/* ipi: the flush already waited for every CPU */
+	}
 }
 
 void tlb_flush_and_free(struct mmu_gather *tlb)

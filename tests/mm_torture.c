@@ -1,5 +1,6 @@
 /*
- * Suites "unmap_torture", "tlb_torture" and "mprotect_torture".
+ * Suites "fault_torture", "unmap_torture", "tlb_torture" and
+ * "mprotect_torture".
  *
  * Ranges of an address space move through published phases; CPUs that
  * read or write them classify every access by the phases they saw before
@@ -174,6 +175,130 @@ static void hooks_off(void)
 {
 	spf_test_hook = NULL;
 	hooked_mm = NULL;
+}
+
+/* ---- fault_torture: every CPU faults every page ---------------------------
+ *
+ * All CPUs read and write random pages of one region (zero-page maps,
+ * zero-page upgrades, fresh pages, races on one page), each CPU owning
+ * one word of every page. Now and then the owner of a 2 MiB span drops
+ * the whole span with madvise(DONTNEED), which also gives its PTE table
+ * back while other CPUs fault in it. A CPU knows the value of its word
+ * unless a drop started since it wrote: drop_begin counts drops started
+ * (bumped before the zap), drop_end those finished.
+ */
+
+#define FT_SPANS	4
+#define FT_PAGES	(FT_SPANS * 512)
+
+static struct {
+	struct mm *mm;
+	uintptr_t base;
+	uint64_t end_tsc;
+	uint64_t drop_begin[FT_SPANS];	/* (a) */
+	uint64_t drop_end[FT_SPANS];	/* (a) */
+	unsigned int span_owner[FT_SPANS];
+	unsigned long ops[MAX_CPUS], drops[MAX_CPUS];
+} ft;
+
+struct ft_expect {
+	uint64_t val;
+	uint64_t drops;		/* drop_begin when val became certain; ~0: unknown */
+};
+
+static void fault_worker(void *arg)
+{
+	unsigned int me = smp_processor_id();
+	static struct ft_expect exp[MAX_CPUS][FT_PAGES];
+	struct ft_expect *e = exp[me];
+	uint64_t n = 0;
+	struct prng rng;
+
+	(void)arg;
+	prng_init(&rng, global_seed, 6000 + me);
+	for (unsigned int i = 0; i < FT_PAGES; i++)
+		e[i] = (struct ft_expect){ 0, 0 };
+	mm_switch(ft.mm);
+	while (rdtsc() < ft.end_tsc && !ktap_case_failed()) {
+		unsigned int i = prng_below(&rng, FT_PAGES), span = i / 512;
+		uintptr_t a = ft.base + (uintptr_t)i * PAGE_SIZE + 8 * me;
+		uint64_t v = 0;
+
+		if (ft.span_owner[span] == me && prng_below(&rng, 256) == 0) {
+			atomic_inc(&ft.drop_begin[span]);
+			vm_madvise_dontneed(ft.mm, ft.base + (uintptr_t)span * 512 * PAGE_SIZE,
+					    512 * PAGE_SIZE);
+			atomic_inc(&ft.drop_end[span]);
+			ft.drops[me]++;
+			continue;
+		}
+		if (prng_below(&rng, 2)) {
+			/* Read: the word holds what this CPU last wrote, or 0 if a
+			 * drop may have come in between. */
+			int r = user_read_u64(a, &v);
+			uint64_t b = load_acquire(&ft.drop_begin[span]);
+			if (r) {
+				report_error("lost_mapping", "fault_torture: cpu %u: read of %lx faulted", me, a);
+				break;
+			}
+			if (e[i].drops == b && v != e[i].val)
+				report_error(v == 0 ? "lost_write" : "wrong_data",
+					     "fault_torture: cpu %u: %lx holds %lx, expected %lx (no drop since "
+					     "the write)", me, a, v, e[i].val);
+			else if (e[i].drops != b && v != e[i].val && v != 0)
+				report_error("wrong_data", "fault_torture: cpu %u: %lx holds %lx, expected "
+					     "%lx or 0", me, a, v, e[i].val);
+		} else {
+			uint64_t val = (uint64_t)(me + 1) << 48 | ++n;
+			uint64_t b0 = load_acquire(&ft.drop_begin[span]);
+			if (user_write_u64(a, val)) {
+				report_error("lost_mapping", "fault_torture: cpu %u: write to %lx faulted", me, a);
+				break;
+			}
+			uint64_t e1 = load_acquire(&ft.drop_end[span]);
+			uint64_t b1 = load_acquire(&ft.drop_begin[span]);
+			/* Certain only if no drop started during the write and
+			 * none was running. */
+			e[i] = (struct ft_expect){ val, b0 == b1 && b1 == e1 ? b1 : ~0ull };
+		}
+		ft.ops[me]++;
+	}
+}
+
+static void fault_torture_run(void)
+{
+	uint64_t s0[NR_SPF_STATS];
+	unsigned long ops = 0, drops = 0;
+	unsigned int c, k = 0;
+
+	memset(&ft, 0, sizeof(ft));
+	ft.mm = mm_create();
+	KTAP_ASSERT(ft.mm, "out of memory");
+	/* 2 MiB aligned, so each span is one PTE table. */
+	ft.base = MMAP_BASE;
+	KTAP_ASSERT(vm_mmap(ft.mm, ft.base, FT_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_FIXED) > 0,
+		    "mmap failed");
+	for (unsigned int s = 0; s < FT_SPANS; s++) {
+		c = cpumask_next(&cpu_online_mask, 0);
+		for (unsigned int j = 0; j < s % nr_cpus_online; j++)
+			c = cpumask_next(&cpu_online_mask, c + 1);
+		ft.span_owner[s] = c;
+	}
+	(void)k;
+	spf_stats_get(s0);
+	hooks_on(ft.mm);
+	ft.end_tsc = torture_end_tsc();
+	workers_run_all(fault_worker, NULL, (torture_duration_s + 60) * 1000000000ull);
+	hooks_off();
+	for_each_online_cpu(c) {
+		ops += ft.ops[c];
+		drops += ft.drops[c];
+	}
+	ktap_diag("%lu checked accesses, %lu span drops", ops, drops);
+	spf_stats_print(s0);
+	if (!ktap_case_failed())
+		KTAP_EXPECT(ops > 1000, "too little done: %lu accesses", ops);
+	mm_destroy(ft.mm);
 }
 
 /* ---- unmap_torture: one mapper, everyone else reads --------------------- */
@@ -416,6 +541,8 @@ static void mprotect_torture_run(void)
 	mm_destroy(mt.mm);
 }
 
+static const struct ktap_case fault_cases[] = { { "fault_torture", fault_torture_run } };
+KTAP_SUITE(fault_torture, fault_cases);
 static const struct ktap_case unmap_cases[] = { { "unmap_torture", unmap_torture_run } };
 KTAP_SUITE(unmap_torture, unmap_cases);
 static const struct ktap_case mprotect_cases[] = { { "mprotect_torture", mprotect_torture_run } };
