@@ -1,0 +1,472 @@
+/*
+ * Suite "bench": the costs users compare across machines, printed as
+ *   # bench <name> <value> <unit> [key=value ...]
+ * Absolute times depend on the host (and under TCG on its load); the
+ * ratios between lines of one run are what tools/bench.py checks.
+ * Each figure is the median of several batches unless it says otherwise.
+ */
+#include "arch/x86/cpu.h"
+#include "arch/x86/traps.h"
+#include "arch/x86/tsc.h"
+#include "kernel/atomic.h"
+#include "kernel/percpu.h"
+#include "kernel/printk.h"
+#include "kernel/rcu.h"
+#include "kernel/smp_call.h"
+#include "kernel/string.h"
+#include "kernel/timer.h"
+#include "kernel/worker.h"
+#include "mm/kmalloc.h"
+#include "mm/mm.h"
+#include "mm/page_alloc.h"
+#include "mm/spf.h"
+#include "mm/tlb.h"
+#include "tests/ktap.h"
+
+#define BATCHES 9
+
+static void sort_u64(uint64_t *v, unsigned int n)
+{
+	for (unsigned int i = 1; i < n; i++)
+		for (unsigned int j = i; j && v[j - 1] > v[j]; j--) {
+			uint64_t t = v[j];
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+}
+
+static uint64_t median_u64(uint64_t *v, unsigned int n)
+{
+	sort_u64(v, n);
+	return v[n / 2];
+}
+
+static void bench_line(const char *name, uint64_t value, const char *unit, const char *keys)
+{
+	ktap_diag("bench %s %llu %s%s%s", name, (unsigned long long)value, unit, keys[0] ? " " : "",
+		  keys);
+}
+
+/* ns per iteration of fn, median of BATCHES batches of n. */
+static uint64_t time_ns(void (*fn)(void *), void *arg, unsigned int n)
+{
+	uint64_t b[BATCHES];
+
+	for (int k = 0; k < BATCHES; k++) {
+		uint64_t t0 = rdtsc_ordered();
+		for (unsigned int i = 0; i < n; i++)
+			fn(arg);
+		b[k] = tsc_to_ns(rdtsc_ordered() - t0) / n;
+	}
+	return median_u64(b, BATCHES);
+}
+
+static void one_exception(void *arg)
+{
+	uint64_t v;
+	(void)arg;
+	read_u64_safe((const void *)0x7000000000ul, &v);
+}
+
+static void clear_one(void *arg)
+{
+	memset(arg, 0, PAGE_SIZE);
+	barrier();
+}
+
+static void noop(void *arg)
+{
+	(void)arg;
+}
+
+static unsigned int other_cpu(void)
+{
+	unsigned int c = cpumask_next(&cpu_online_mask, smp_processor_id() + 1);
+	return c < MAX_CPUS ? c : cpumask_next(&cpu_online_mask, 0);
+}
+
+static void call_other(void *arg)
+{
+	smp_call_on(*(unsigned int *)arg, noop, NULL);
+}
+
+static uint64_t ipi_rt;
+
+static void basics(void)
+{
+	struct page *p = alloc_page(PAGE_TEST);
+
+	KTAP_ASSERT(p, "out of memory");
+	mm_switch_kernel();
+	uint64_t exc = time_ns(one_exception, NULL, 200);
+	uint64_t clr = time_ns(clear_one, page_address(p), 200);
+	free_page(p);
+	bench_line("exception_roundtrip", exc, "ns", "");
+	bench_line("page_clear", clr, "ns", "");
+	bench_line("tick_period", 1000000 / HZ, "us", "");
+	KTAP_EXPECT(exc > 0 && clr > 0, "zero timings");
+	if (nr_cpus_online > 1) {
+		unsigned int o = other_cpu();
+		ipi_rt = time_ns(call_other, &o, 100);
+		bench_line("ipi_roundtrip", ipi_rt, "ns", "");
+		KTAP_EXPECT(ipi_rt > 0, "zero ipi time");
+	}
+}
+
+/* --- faults ------------------------------------------------------------- */
+
+#define FAULT_PAGES 511		/* one PTE table's worth after its first page */
+
+static uint64_t fault_once(struct mm *mm, uintptr_t base)
+{
+	uint64_t t0 = rdtsc_ordered();
+	for (unsigned int i = 1; i <= FAULT_PAGES; i++)
+		user_write_u64(base + i * PAGE_SIZE, i);
+	return tsc_to_ns(rdtsc_ordered() - t0) / FAULT_PAGES;
+}
+
+static void minor_fault(void)
+{
+	int saved = spf_enabled;
+	uint64_t b[2][BATCHES];
+	struct mm *mm = mm_create();
+
+	KTAP_ASSERT(mm, "out of memory");
+	mm_switch(mm);
+	for (int k = 0; k < BATCHES; k++) {
+		for (int path = 0; path < 2; path++) {
+			/* The run's spf= stays as given elsewhere: switched here
+			 * only for the measurement, on an idle machine. */
+			spf_enabled = path == 0;
+			long a = vm_mmap(mm, MMAP_BASE, 512 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_FIXED);
+			user_write_u64(a, 1);		/* builds the tables */
+			b[path][k] = fault_once(mm, a);
+			vm_munmap(mm, a, 512 * PAGE_SIZE);
+		}
+	}
+	spf_enabled = saved;
+	bench_line("minor_fault", median_u64(b[0], BATCHES), "ns", "path=spf");
+	bench_line("minor_fault", median_u64(b[1], BATCHES), "ns", "path=locked");
+	KTAP_EXPECT(b[0][0] && b[1][0], "zero fault time");
+	mm_destroy(mm);
+}
+
+struct tput {
+	struct mm *mm;
+	struct cpumask faulters;
+	unsigned int writer;		/* MAX_CPUS: none */
+	int go, done;			/* (a) */
+	uintptr_t base;
+};
+
+static void tput_worker(void *arg)
+{
+	struct tput *t = arg;
+	unsigned int me = smp_processor_id();
+
+	mm_switch(t->mm);
+	if (me == t->writer) {
+		/* Map, touch, unmap an unrelated page: mmap_lock for write,
+		 * mmap_seq bumps, shootdowns. */
+		while (!load_acquire(&t->go))
+			cpu_relax();
+		while (load_acquire(&t->done) < (int)cpumask_weight(&t->faulters)) {
+			long a = vm_mmap(t->mm, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, 0);
+			if (a > 0) {
+				user_write_u64(a, 1);
+				vm_munmap(t->mm, a, PAGE_SIZE);
+			}
+		}
+		return;
+	}
+	uintptr_t base = t->base + (uintptr_t)me * 2 * LARGE_PAGE_SIZE;
+	user_write_u64(base, 1);		/* tables */
+	user_write_u64(base + LARGE_PAGE_SIZE, 1);
+	while (!load_acquire(&t->go))
+		cpu_relax();
+	for (unsigned int i = 1; i < 1024; i++)
+		if (i != 512)
+			user_write_u64(base + i * PAGE_SIZE, i);
+	atomic_inc(&t->done);
+}
+
+static void fault_throughput(void)
+{
+	static struct tput t;
+	uint64_t slowest = UINT64_MAX;
+	int saved = spf_enabled;
+	unsigned int maxc = nr_cpus_online > 1 ? nr_cpus_online - 1 : 1;
+
+	for (int path = 0; path < 2; path++) {
+		spf_enabled = path == 0;
+		for (unsigned int n = 1; n <= maxc; n++) {
+			for (int writer = 0; writer <= (nr_cpus_online > n ? 1 : 0); writer++) {
+				struct cpumask all;
+				unsigned int c, k = 0;
+				memset(&t, 0, sizeof(t));
+				t.mm = mm_create();
+				KTAP_ASSERT(t.mm, "out of memory");
+				t.writer = MAX_CPUS;
+				cpumask_zero(&all);
+				for_each_online_cpu(c) {
+					if (k < n)
+						cpumask_set(&t.faulters, c);
+					else if (writer && t.writer == MAX_CPUS)
+						t.writer = c;
+					k++;
+				}
+				all = t.faulters;
+				if (t.writer < MAX_CPUS)
+					cpumask_set(&all, t.writer);
+				t.base = vm_mmap(t.mm, MMAP_BASE, (uintptr_t)MAX_CPUS * 2 * LARGE_PAGE_SIZE,
+						 PROT_READ | PROT_WRITE, MAP_FIXED);
+				unsigned int me = smp_processor_id();
+				bool me_in = cpumask_test(&all, me);
+				cpumask_clear_cpu(&all, me);
+				workers_start(&all, tput_worker, &t);
+				mdelay(5);
+				uint64_t t0 = rdtsc_ordered();
+				store_release(&t.go, 1);
+				if (me_in)
+					tput_worker(&t);
+				while (load_acquire(&t.done) < (int)n)
+					cpu_relax();
+				uint64_t ns = tsc_to_ns(rdtsc_ordered() - t0);
+				workers_wait(&all, 0);
+				uint64_t faults = (uint64_t)n * 1022;
+				char keys[64];
+				snprintf(keys, sizeof(keys), "cpus=%u writer=%d path=%s", n, writer,
+					 path == 0 ? "spf" : "locked");
+				uint64_t rate = faults * 1000000000ull / (ns ? ns : 1);
+				bench_line("fault_throughput", rate, "faults/s", keys);
+				if (rate < slowest)
+					slowest = rate;
+				mm_destroy(t.mm);
+			}
+		}
+	}
+	spf_enabled = saved;
+	KTAP_EXPECT(slowest > 0 && slowest != UINT64_MAX, "a throughput of %llu faults/s",
+		    (unsigned long long)slowest);
+}
+
+/* --- shootdowns and munmap ------------------------------------------------ */
+
+static void load_mm(void *arg)
+{
+	mm_switch(arg);
+	mm_enter_lazy();	/* idle with the mm loaded: a flush target */
+}
+
+static void shootdown(void)
+{
+	uint64_t first = 0;
+
+	if (nr_cpus_online < 2) {
+		ktap_skip("needs 2 CPUs");
+		return;
+	}
+	struct mm *mm = mm_create();
+	KTAP_ASSERT(mm, "out of memory");
+	mm_switch(mm);
+	long a = vm_mmap(mm, 0, 64 * PAGE_SIZE, PROT_READ | PROT_WRITE, 0);
+	for (unsigned int targets = 1; targets < nr_cpus_online; targets++) {
+		struct cpumask m;
+		unsigned int c, k = 0;
+		cpumask_zero(&m);
+		for_each_online_cpu(c)
+			if (c != smp_processor_id() && k++ < targets)
+				cpumask_set(&m, c);
+		workers_run(&m, load_mm, mm, 0);
+		static const unsigned int pages[] = { 1, 16, 64 };
+		for (unsigned int pi = 0; pi < 3; pi++) {
+			if (pages[pi] != 1 && targets != nr_cpus_online - 1)
+				continue;
+			uint64_t b[BATCHES];
+			for (int r = 0; r < BATCHES; r++) {
+				uint64_t t0 = rdtsc_ordered();
+				for (int i = 0; i < 50; i++)
+					flush_tlb_mm_range(mm, a, a + pages[pi] * PAGE_SIZE, false);
+				b[r] = tsc_to_ns(rdtsc_ordered() - t0) / 50;
+			}
+			uint64_t ns = median_u64(b, BATCHES);
+			char keys[48];
+			snprintf(keys, sizeof(keys), "targets=%u pages=%u", targets, pages[pi]);
+			bench_line("shootdown", ns, "ns", keys);
+			if (targets == 1 && pages[pi] == 1)
+				first = ns;
+		}
+	}
+	KTAP_EXPECT(first > 0, "no shootdown measured");
+	mm_destroy(mm);
+}
+
+static void munmap_per_page(void)
+{
+	static const unsigned int sizes[] = { 1, 4, 16, 32, 33, 34, 64, 256, 1024 };
+	struct mm *mm = mm_create();
+	uint64_t worst = 0;
+
+	KTAP_ASSERT(mm, "out of memory");
+	mm_switch(mm);
+	if (nr_cpus_online > 1) {
+		/* One other CPU holds the mm, so each munmap is a real shootdown. */
+		struct cpumask m;
+		cpumask_zero(&m);
+		cpumask_set(&m, other_cpu());
+		workers_run(&m, load_mm, mm, 0);
+	}
+	for (unsigned int si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
+		uint64_t b[BATCHES];
+		unsigned int n = sizes[si];
+		for (int r = 0; r < BATCHES; r++) {
+			long a = vm_mmap(mm, MMAP_BASE, n * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_FIXED);
+			for (unsigned int i = 0; i < n; i++)
+				user_write_u64(a + i * PAGE_SIZE, i);
+			uint64_t t0 = rdtsc_ordered();
+			vm_munmap(mm, a, n * PAGE_SIZE);
+			b[r] = tsc_to_ns(rdtsc_ordered() - t0) / n;
+		}
+		uint64_t ns = median_u64(b, BATCHES);
+		char keys[24];
+		snprintf(keys, sizeof(keys), "pages=%u", n);
+		bench_line("munmap_per_page", ns, "ns", keys);
+		if (ns > worst)
+			worst = ns;
+	}
+	KTAP_EXPECT(worst > 0, "no munmap measured");
+	mm_destroy(mm);
+}
+
+static void map_touch_unmap(void)
+{
+	struct mm *mm = mm_create();
+	uint64_t res[2] = { 0, 0 };
+
+	KTAP_ASSERT(mm, "out of memory");
+	mm_switch(mm);
+	for (int remote = 0; remote <= (nr_cpus_online > 1); remote++) {
+		if (remote) {
+			struct cpumask m;
+			cpumask_zero(&m);
+			cpumask_set(&m, other_cpu());
+			workers_run(&m, load_mm, mm, 0);
+		}
+		uint64_t b[BATCHES];
+		for (int r = 0; r < BATCHES; r++) {
+			uint64_t t0 = rdtsc_ordered();
+			for (int i = 0; i < 50; i++) {
+				long a = vm_mmap(mm, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, 0);
+				user_write_u64(a, 1);
+				vm_munmap(mm, a, PAGE_SIZE);
+			}
+			b[r] = tsc_to_ns(rdtsc_ordered() - t0) / 50;
+		}
+		res[remote] = median_u64(b, BATCHES);
+		bench_line("map_touch_unmap", res[remote], "ns", remote ? "remote=1" : "remote=0");
+	}
+	KTAP_EXPECT(res[0] > 0, "nothing measured");
+	mm_destroy(mm);
+}
+
+/* --- RCU --------------------------------------------------------------- */
+
+/* Grace periods on a busy machine: the other CPUs loop at preempt count
+ * 0 (not idle, so they are waited for), as a loaded system's would. */
+static int gp_busy_stop;	/* (a) */
+static uint64_t gp_normal[41], gp_exp[41];
+
+static void gp_busy(void *arg)
+{
+	(void)arg;
+	while (!load_acquire(&gp_busy_stop))
+		cpu_relax();
+}
+
+static void gp_measure(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 41; i++) {
+		uint64_t t0 = rdtsc_ordered();
+		synchronize_rcu();
+		gp_normal[i] = tsc_to_ns(rdtsc_ordered() - t0);
+		t0 = rdtsc_ordered();
+		synchronize_rcu_expedited();
+		gp_exp[i] = tsc_to_ns(rdtsc_ordered() - t0);
+	}
+	store_release(&gp_busy_stop, 1);
+}
+
+static void gp_dispatch(void *arg)
+{
+	if (smp_processor_id() == *(unsigned int *)arg)
+		gp_measure(NULL);
+	else
+		gp_busy(NULL);
+}
+
+static void rcu_gp(void)
+{
+	unsigned int me = smp_processor_id();
+
+	gp_busy_stop = 0;
+	workers_run_all(gp_dispatch, &me, 0);
+	sort_u64(gp_normal, 41);
+	sort_u64(gp_exp, 41);
+	/* Microseconds, rounded up: a sub-microsecond grace period is 1. */
+	bench_line("rcu_gp", (gp_normal[20] + 999) / 1000, "us", "kind=normal stat=median");
+	bench_line("rcu_gp", (gp_normal[40] + 999) / 1000, "us", "kind=normal stat=p99");
+	bench_line("rcu_gp", (gp_exp[20] + 999) / 1000, "us", "kind=expedited stat=median");
+	bench_line("rcu_gp", (gp_exp[40] + 999) / 1000, "us", "kind=expedited stat=p99");
+	KTAP_EXPECT(gp_normal[40] > 0, "grace periods took no time");
+}
+
+#define CB_COUNT 20000
+static int cb_left;
+static struct rcu_head cb_heads[CB_COUNT];
+
+static void cb_count(struct rcu_head *h)
+{
+	(void)h;
+	atomic_dec(&cb_left);
+}
+
+static void call_rcu_rate(void)
+{
+	cb_left = CB_COUNT;
+	uint64_t t0 = rdtsc_ordered();
+	for (int i = 0; i < CB_COUNT; i++)
+		call_rcu(&cb_heads[i], cb_count);
+	rcu_barrier();
+	uint64_t ns = tsc_to_ns(rdtsc_ordered() - t0);
+	KTAP_EXPECT(load_acquire(&cb_left) == 0, "%d callbacks left", cb_left);
+	bench_line("call_rcu", (uint64_t)CB_COUNT * 1000000000ull / (ns ? ns : 1), "callbacks/s", "");
+}
+
+static void read_pair(void *arg)
+{
+	(void)arg;
+	rcu_read_lock();
+	barrier();
+	rcu_read_unlock();
+}
+
+static void rcu_read(void)
+{
+	uint64_t ns100 = time_ns(read_pair, NULL, 10000);
+	bench_line("rcu_read", ns100, "ns", rcu_flavor == RCU_SCHED ? "flavor=sched" : "flavor=preempt");
+	KTAP_EXPECT(ns100 < 100000, "a read section cost %llu ns", (unsigned long long)ns100);
+}
+
+static const struct ktap_case bench_cases[] = {
+	KTAP_CASE(basics),
+	KTAP_CASE(minor_fault),
+	KTAP_CASE(fault_throughput),
+	KTAP_CASE(shootdown),
+	KTAP_CASE(munmap_per_page),
+	KTAP_CASE(map_touch_unmap),
+	KTAP_CASE(rcu_gp),
+	KTAP_CASE(call_rcu_rate),
+	KTAP_CASE(rcu_read),
+};
+KTAP_SUITE(bench, bench_cases);
