@@ -61,9 +61,14 @@ static void publish(struct trange *t, uint64_t gen, enum phase ph)
 	store_release(&t->state, STATE(gen, ph));
 }
 
-/* Owner: move the range one step on. Tags go to even pages; odd pages
- * stay untouched so readers' faults install the zero page (the
- * speculative path's favourite case). */
+/* Every fourth page gets a tag; the others stay untouched, so readers'
+ * faults keep installing the zero page (the speculative path's case). */
+static bool tagged(unsigned int page)
+{
+	return page % 4 == 0;
+}
+
+/* Owner: move the range one step on. */
 static void range_step(struct mm *mm, struct trange *t, struct prng *r)
 {
 	uint64_t s = load_relaxed(&t->state), g = GEN(s);
@@ -77,7 +82,7 @@ static void range_step(struct mm *mm, struct trange *t, struct prng *r)
 			publish(t, g, PH_DEAD);
 			return;
 		}
-		for (unsigned int i = 0; i < t->npages; i += 2)
+		for (unsigned int i = 0; i < t->npages; i += 4)
 			user_write_u64(t->addr + i * PAGE_SIZE, tag(t->addr, g, i));
 		publish(t, g, PH_LIVE);
 		break;
@@ -100,15 +105,14 @@ static void range_step(struct mm *mm, struct trange *t, struct prng *r)
 static bool value_allowed(const struct trange *t, uint64_t s, unsigned int i, uint64_t v)
 {
 	uint64_t g = GEN(s);
-	bool tagged = !(i & 1);
 
 	switch (PH(s)) {
 	case PH_MAPPING:
 	case PH_ZAPPING:
 	case PH_UNMAPPING:
-		return v == 0 || (tagged && v == tag(t->addr, g, i));
+		return v == 0 || (tagged(i) && v == tag(t->addr, g, i));
 	case PH_LIVE:
-		return v == (tagged ? tag(t->addr, g, i) : 0);
+		return v == (tagged(i) ? tag(t->addr, g, i) : 0);
 	case PH_ZEROED:
 		return v == 0;
 	default:
@@ -140,7 +144,7 @@ static void range_check_read(struct trange *t, unsigned int i, const char *who)
 		report_error("wrong_data", "%s: cpu %u read %lx = %lx%s, expected %lx or 0 "
 			     "(phases %s(%llu)..%s(%llu))", who, me, addr, v,
 			     v == PAGE_POISON ? " (poison: a freed page)" : "",
-			     !(i & 1) ? tag(t->addr, GEN(s1), i) : 0, phase_names[PH(s1)],
+			     tagged(i) ? tag(t->addr, GEN(s1), i) : 0, phase_names[PH(s1)],
 			     (unsigned long long)GEN(s1), phase_names[PH(s2)], (unsigned long long)GEN(s2));
 		return;
 	}
@@ -158,7 +162,7 @@ static void torture_hook(enum spf_point at, const struct spf_hook_ctx *ctx)
 {
 	if (ctx->mm != hooked_mm)
 		return;
-	torture_delay(&hook_rng[smp_processor_id()], at == SPF_AT_BEFORE_COMMIT ? 2000000 : 200000);
+	torture_delay(&hook_rng[smp_processor_id()], at == SPF_AT_BEFORE_COMMIT ? 5000000 : 200000);
 }
 
 static void hooks_on(struct mm *mm)
@@ -224,7 +228,7 @@ static void fault_worker(void *arg)
 		uintptr_t a = ft.base + (uintptr_t)i * PAGE_SIZE + 8 * me;
 		uint64_t v = 0;
 
-		if (ft.span_owner[span] == me && prng_below(&rng, 256) == 0) {
+		if (ft.span_owner[span] == me && prng_below(&rng, 64) == 0) {
 			atomic_inc(&ft.drop_begin[span]);
 			vm_madvise_dontneed(ft.mm, ft.base + (uintptr_t)span * 512 * PAGE_SIZE,
 					    512 * PAGE_SIZE);
