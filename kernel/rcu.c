@@ -37,7 +37,7 @@
 static const char *const flavor_names[] = { "sched", "preempt", NULL };
 int rcu_flavor = RCU_SCHED;
 CMDLINE_ENUM(rcu, rcu_flavor, flavor_names, "RCU flavor");
-static uint64_t rcu_stall_s = 10;
+uint64_t rcu_stall_s = 10;
 CMDLINE_U64(rcu_stall, rcu_stall_s, 0, 3600, "seconds before a grace period is a stall (0: never)");
 
 struct rcu_cpu_preempt rcu_preempt_cpu[MAX_CPUS];

@@ -109,6 +109,7 @@ void rcu_barrier(void);
 void rcu_qs(void);
 
 void rcu_init(void);
+extern uint64_t rcu_stall_s;	/* rcu_stall=: seconds before a stall report */
 
 /* Statistics. */
 uint64_t rcu_gp_completed(void);	/* grace periods completed so far */

@@ -324,6 +324,39 @@ static void kfree_rcu_frees(void)
 		    kmalloc_in_use(), before);
 }
 
+static void long_reader_side(void *arg)
+{
+	(void)arg;
+	rcu_read_lock();
+	store_release(&t.started, 1);
+	mdelay(2500);
+	rcu_read_unlock();
+}
+
+static void stall_main(void *arg)
+{
+	(void)arg;
+	while (!load_acquire(&t.started))
+		cpu_relax();
+	synchronize_rcu();
+}
+
+/* A reader held past rcu_stall= is named by the stall detector. */
+static void stall_detected(void)
+{
+	uint64_t saved = rcu_stall_s;
+
+	if (!need_two_cpus())
+		return;
+	reset();
+	rcu_stall_s = 1;
+	ktap_expect_error_begin("rcu_stall");
+	duo_run(stall_main, long_reader_side, NULL);
+	unsigned long seen = ktap_expect_error_end();
+	rcu_stall_s = saved;
+	KTAP_EXPECT(seen >= 1, "a 2.5 s reader with rcu_stall=1 was not reported");
+}
+
 static const struct ktap_case rcu_cases[] = {
 	KTAP_CASE(gp_waits_for_reader),
 	KTAP_CASE(irqoff_region_vs_flavor),
@@ -332,5 +365,6 @@ static const struct ktap_case rcu_cases[] = {
 	KTAP_CASE(idle_cpus_do_not_delay),
 	KTAP_CASE(callbacks_in_order),
 	KTAP_CASE(kfree_rcu_frees),
+	KTAP_CASE(stall_detected),
 };
 KTAP_SUITE(rcu, rcu_cases);
