@@ -25,7 +25,7 @@ CFLAGS := \
 	-mgeneral-regs-only \
 	-fno-pic -fno-pie \
 	-fno-stack-protector \
-	-fno-omit-frame-pointer -mno-omit-leaf-frame-pointer \
+	-fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -fno-shrink-wrap \
 	-fno-asynchronous-unwind-tables \
 	-fno-strict-aliasing \
 	-fno-tree-loop-distribute-patterns \
@@ -41,8 +41,9 @@ CFLAGS := \
 #  -mgeneral-regs-only         no SSE/x87 code: interrupt entry saves only general registers
 #  -fno-pic -fno-pie           absolute addressing, no GOT
 #  -fno-stack-protector        no canary runtime in this kernel
-#  -fno-omit-frame-pointer, -mno-omit-leaf-frame-pointer
-#                              every function keeps RBP chains for panic backtraces
+#  -fno-omit-frame-pointer, -mno-omit-leaf-frame-pointer, -fno-shrink-wrap
+#                              every function sets up its RBP frame on entry (not only on the
+#                              paths that call out), so a backtrace from a fault anywhere is whole
 #  -fno-asynchronous-unwind-tables
 #                              no .eh_frame: backtraces use frame pointers
 #  -fno-strict-aliasing        pages are read as PTEs, words and structs
@@ -144,8 +145,27 @@ check: all
 soak: all
 	$(Q)$(PYTHON) tools/runner.py --group soak
 
+# The bench scenarios (group bench) one at a time, then ratios, plots and
+# build/bench/summary.md (see README, Benchmarks). PNG plots need matplotlib:
+# installed here when run as root, like tools/deps.sh does; otherwise the
+# apt-get line is printed and the SVG plots are drawn without it.
+# BENCH_ARGS goes to tools/bench.py, e.g. BENCH_ARGS="--from-runs build/runs".
+BENCH_ARGS ?=
 bench: all
-	$(Q)$(PYTHON) tools/runner.py --group bench
+	$(Q)$(PYTHON) tools/bench.py --have-matplotlib || { \
+	  if dpkg -s python3-matplotlib >/dev/null 2>&1; then \
+	    echo "mmtorture: python3-matplotlib is installed but $(PYTHON) cannot import it; SVG plots only (try PYTHON=/usr/bin/python3)" >&2; \
+	  elif [ "$$(id -u)" = 0 ]; then \
+	    echo "mmtorture: installing python3-matplotlib for the PNG plots"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get -o DPkg::Lock::Timeout=600 -o Dpkg::Use-Pty=0 -qq update || \
+	      echo "mmtorture: apt-get update failed; trying the install anyway" >&2; \
+	    apt-get -o DPkg::Lock::Timeout=600 -o Dpkg::Use-Pty=0 -qq install -y --no-install-recommends \
+	      python3-matplotlib || echo "mmtorture: could not install python3-matplotlib; SVG plots only" >&2; \
+	  else \
+	    echo "mmtorture: for PNG plots run: sudo apt-get install -y python3-matplotlib (SVG plots are drawn without it)" >&2; \
+	  fi; }
+	$(Q)$(PYTHON) tools/bench.py $(BENCH_ARGS)
 
 debug: $(BUILD)/run.iso
 	@echo "QEMU is halted with a gdb stub on :1234. In another terminal:"

@@ -22,6 +22,7 @@
 #include "arch/x86/uart.h"
 #include "arch/x86/vga.h"
 #include "boot/multiboot2.h"
+#include "kernel/atomic.h"
 #include "kernel/cmdline.h"
 #include "kernel/panic.h"
 #include "kernel/percpu.h"
@@ -39,6 +40,38 @@ enum { CONSOLE_BOTH, CONSOLE_SERIAL, CONSOLE_FB };
 static const char *const console_names[] = { "both", "serial", "fb", NULL };
 static int console_choice;
 CMDLINE_ENUM(console, console_choice, console_names, "where the log goes");
+
+/*
+ * crash=: make the boot CPU take an unhandled exception (or fail an
+ * assertion) right after the header, to show the panic path: register
+ * dump, symbolized backtrace, the other CPUs' backtraces, panic exit code.
+ */
+enum { CRASH_NONE, CRASH_PF, CRASH_UD, CRASH_GP, CRASH_ASSERT };
+static const char *const crash_names[] = { "none", "pf", "ud", "gp", "assert", NULL };
+static int crash_choice;
+CMDLINE_ENUM(crash, crash_choice, crash_names, "take a deliberate panic after the header");
+
+/* The address comes from a variable so the compiler cannot see the
+ * null-page write coming. */
+static uintptr_t crash_addr = 0x10;
+
+__attribute__((noinline)) static void crash_now(int how)
+{
+	switch (how) {
+	case CRASH_PF:
+		*(volatile uint64_t *)READ_ONCE(crash_addr) = 1;
+		break;
+	case CRASH_UD:
+		__asm__ volatile("ud2");
+		break;
+	case CRASH_GP:
+		*(volatile uint64_t *)0x8000000000000000ul = 1;
+		break;
+	case CRASH_ASSERT:
+		ASSERT(how != CRASH_ASSERT);
+		break;
+	}
+}
 
 /* Below this the tests cannot run (page tables, stacks, test pages). */
 #define MIN_MEMORY_MIB 32
@@ -94,5 +127,7 @@ void kmain(uint32_t mb2_info_phys)
 	smp_call_init_late();
 	watchdog_enable();
 	ktap_print_header();
+	if (crash_choice != CRASH_NONE)
+		crash_now(crash_choice);
 	ktap_run();
 }

@@ -135,10 +135,8 @@ void backtrace_cpus(const struct cpumask *mask)
 
 static int panicking;
 
-void panic(const char *fmt, ...)
+static void panic_begin(void)
 {
-	char msg[256];
-	va_list ap;
 	int expected = 0;
 
 	irq_disable();
@@ -147,6 +145,21 @@ void panic(const char *fmt, ...)
 		halt_forever();
 	}
 	printk_panic_mode = true;
+}
+
+__attribute__((noreturn)) static void panic_end(const char *msg)
+{
+	backtrace_all_other_cpus();
+	ktap_finish_panic(msg);
+	kernel_exit(EXIT_PANIC_CODE);
+}
+
+void panic(const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	panic_begin();
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
@@ -154,7 +167,25 @@ void panic(const char *fmt, ...)
 	printk("PANIC: cpu %u: %s\n", smp_processor_id(), msg);
 	backtrace_here();
 	printk_unlock();
-	backtrace_all_other_cpus();
-	ktap_finish_panic(msg);
-	kernel_exit(EXIT_PANIC_CODE);
+	panic_end(msg);
+}
+
+void panic_exception(struct trap_frame *f, const char *name)
+{
+	char msg[96];
+
+	panic_begin();
+	snprintf(msg, sizeof(msg), "unhandled exception %lu (%s)", f->vector, name);
+	printk_lock();
+	printk("PANIC: cpu %u: %s error 0x%lx at %pS\n", smp_processor_id(), msg, f->error,
+	       (void *)f->rip);
+	if (f->vector == 14)
+		printk("  page fault at 0x%lx: %s %s%s%s\n", read_cr2(),
+		       f->error & 1 ? "protection violation" : "not present",
+		       f->error & 2 ? "write" : (f->error & 16 ? "fetch" : "read"),
+		       f->error & 8 ? " reserved-bit" : "", f->error & 4 ? " user" : "");
+	trap_dump(f);
+	backtrace_print(f->rip, f->rbp);
+	printk_unlock();
+	panic_end(msg);
 }

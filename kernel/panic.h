@@ -16,6 +16,10 @@ struct trap_frame;
 __attribute__((noreturn, format(printf, 1, 2)))
 void panic(const char *fmt, ...);
 
+/* An exception nobody handled: register dump, backtrace from the frame,
+ * the other CPUs' backtraces, panic exit. */
+__attribute__((noreturn)) void panic_exception(struct trap_frame *f, const char *name);
+
 #define ASSERT(cond)							\
 	do {								\
 		if (__builtin_expect(!(cond), 0))			\

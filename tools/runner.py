@@ -172,7 +172,7 @@ SCENARIO_KEYS = {
     "cmdline": _cmdline,
     "timeout": _timeout,
     "groups": _groups,
-    "expect": _choice("pass", "fail", "error"),
+    "expect": _choice("pass", "fail", "error", "panic"),
     "expect_log": _regex,
     "qemu_extra": _qemu_extra,
     "description": lambda v: v,
@@ -590,7 +590,7 @@ def verdict(scn, result, log_text, reason=""):
     """(verdict, reason) for a classified run of scn."""
     if result == SKIP:
         return SKIPPED, ""
-    want = {"pass": PASS, "fail": FAIL, "error": ERROR}[scn.expect]
+    want = {"pass": PASS, "fail": FAIL, "error": ERROR, "panic": PANIC}[scn.expect]
     if result != want:
         return FAILED, "expected %s, got %s" % (want, result) + (": " + reason if reason else "")
     if scn.expect != "pass" and not re.search(scn.expect_log, log_text, re.MULTILINE):

@@ -99,20 +99,7 @@ static void exception(struct trap_frame *f)
 	if (fixup_exception(f))
 		return;
 
-	printk_panic_mode = true;
-	printk_lock();
-	printk("PANIC: cpu %u: unhandled exception %lu (%s) error 0x%lx at %pS\n",
-	       smp_processor_id(), f->vector, exception_names[f->vector], f->error,
-	       (void *)f->rip);
-	if (f->vector == VEC_PF)
-		printk("  page fault at 0x%lx: %s %s%s%s\n", read_cr2(),
-		       f->error & PF_P ? "protection violation" : "not present",
-		       f->error & PF_W ? "write" : (f->error & PF_I ? "fetch" : "read"),
-		       f->error & PF_RSVD ? " reserved-bit" : "", f->error & PF_U ? " user" : "");
-	trap_dump(f);
-	backtrace_print(f->rip, f->rbp);
-	printk_unlock();
-	panic("unhandled exception %lu", f->vector);
+	panic_exception(f, exception_names[f->vector]);
 }
 
 void trap_dispatch(struct trap_frame *f)
