@@ -442,12 +442,16 @@ void synchronize_rcu_expedited(void)
 			continue;
 		}
 		rcu_qs();
-		/* Ask every CPU still owing a report, then give the IPIs
-		 * time to land before asking again. */
+		/* Ask every CPU still owing a report once: the handler either
+		 * reports or leaves the report to the CPU's outermost
+		 * rcu_read_unlock(), and a CPU with interrupts off takes the
+		 * IPI when it turns them on. Asking again is only a safety
+		 * net (a grace period started since), so it waits 10 ms: an
+		 * IPI storm slows every target down. */
 		for_each_cpu_in(c, &gp.qs_mask)
 			if (c != me)
 				apic_send_ipi(cpu_percpu(c)->apic_id, VEC_RCU_EXP);
-		uint64_t until = rdtsc() + ns_to_tsc(20000);
+		uint64_t until = rdtsc() + ns_to_tsc(10000000);
 		while (load_acquire(&gp.completed) < needed && rdtsc() < until)
 			cpu_relax();
 	}
