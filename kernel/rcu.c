@@ -435,6 +435,7 @@ void synchronize_rcu_expedited(void)
 	ASSERT_MSG(irqs_enabled(), "synchronize_rcu_expedited() with interrupts off");
 	rcu_cpu[me].stats.gp_expedited++;
 	request_gp(needed);
+	uint64_t asked = 0, again = 0;
 	while (load_acquire(&gp.completed) < needed) {
 		if (rcu_flavor == RCU_PREEMPT) {
 			preempt_try_advance(true);
@@ -442,18 +443,29 @@ void synchronize_rcu_expedited(void)
 			continue;
 		}
 		rcu_qs();
-		/* Ask every CPU still owing a report once: the handler either
-		 * reports or leaves the report to the CPU's outermost
-		 * rcu_read_unlock(), and a CPU with interrupts off takes the
-		 * IPI when it turns them on. Asking again is only a safety
-		 * net (a grace period started since), so it waits 10 ms: an
-		 * IPI storm slows every target down. */
-		for_each_cpu_in(c, &gp.qs_mask)
-			if (c != me)
-				apic_send_ipi(cpu_percpu(c)->apic_id, VEC_RCU_EXP);
-		uint64_t until = rdtsc() + ns_to_tsc(10000000);
-		while (load_acquire(&gp.completed) < needed && rdtsc() < until)
-			cpu_relax();
+		/*
+		 * Ask every CPU still owing a report, once per grace period:
+		 * the handler either reports or leaves the report to the CPU's
+		 * outermost rcu_read_unlock(), and a CPU with interrupts off
+		 * takes the IPI when it turns them on. The grace period we
+		 * need may start only after the one in progress ends, so a new
+		 * gp.current asks again at once; otherwise a repeat after 10 ms
+		 * is only a safety net (an IPI storm slows every target).
+		 */
+		if (load_acquire(&gp.current) != asked || rdtsc() > again) {
+			/* Mask and number together: a grace period being
+			 * started fills its mask under the lock. */
+			struct cpumask owing;
+			uint64_t flags = spin_lock_irqsave(&gp.lock);
+			asked = gp.current;
+			owing = gp.qs_mask;
+			spin_unlock_irqrestore(&gp.lock, flags);
+			for_each_cpu_in(c, &owing)
+				if (c != me)
+					apic_send_ipi(cpu_percpu(c)->apic_id, VEC_RCU_EXP);
+			again = rdtsc() + ns_to_tsc(10000000);
+		}
+		cpu_relax();
 	}
 }
 
