@@ -51,7 +51,10 @@ struct percpu {
 	/* The address space loaded in CR3 (NULL: the kernel's tables), and
 	 * whether it is only lazily kept (no user accesses). (o) */
 	struct mm *mm;
-	bool mm_lazy;
+	bool mm_lazy;		/* (o, read by flush initiators) */
+	/* Set by a flush initiator that skipped this lazy CPU (a); the CPU
+	 * flushes its whole TLB before it uses the mm again. */
+	int tlb_flush_pending;
 	/* Last RIP seen by an interrupt, for diagnosing CPUs that do not ack. */
 	uint64_t last_irq_rip;		/* (o) */
 } __cacheline_aligned;

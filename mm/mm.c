@@ -51,6 +51,24 @@ void mm_switch(struct mm *mm)
 	uint64_t flags = irq_save();
 	struct mm *old = pc->mm;
 
+	if (old == mm && pc->mm_lazy) {
+		/*
+		 * Leaving lazy mode: flushes of pages (not tables) skipped us
+		 * while we were lazy. Pairs with flush_tlb_mm_range():
+		 *
+		 *   initiator                   this CPU
+		 *   pending[c] = 1              mm_lazy = false
+		 *   smp_mb()                    smp_mb()
+		 *   read mm_lazy of c           read pending
+		 *
+		 * Either it saw us active and sent the IPI, or we see its mark
+		 * and flush ourselves.
+		 */
+		store_relaxed(&pc->mm_lazy, false);
+		smp_mb();
+		if (atomic_xchg(&pc->tlb_flush_pending, 0))
+			write_cr3(read_cr3());
+	}
 	if (old != mm) {
 		/*
 		 * Join the mask before loading CR3: a flush that misses our
@@ -70,7 +88,7 @@ void mm_switch(struct mm *mm)
 
 void mm_enter_lazy(void)
 {
-	this_cpu()->mm_lazy = true;
+	store_relaxed(&this_cpu()->mm_lazy, true);
 }
 
 void mm_switch_kernel(void)

@@ -69,6 +69,25 @@ void flush_tlb_mm_range(struct mm *mm, uintptr_t start, uintptr_t end, bool tabl
 		targets = cpu_online_mask;	/* every possible lockless walker */
 	else
 		targets = mm->cpumask;
+	if (!tables) {
+		/*
+		 * A lazy CPU makes no user accesses: instead of an IPI it gets
+		 * a mark and flushes everything when it uses the mm again
+		 * (mm_switch(), which draws the pairing). Freed tables still
+		 * reach lazy CPUs: their paging-structure caches may point
+		 * into them, and speculative walks would follow.
+		 */
+		unsigned int c;
+		for_each_cpu_in(c, &mm->cpumask)
+			if (c != smp_processor_id())
+				store_relaxed(&cpu_percpu(c)->tlb_flush_pending, 1);
+		smp_mb();
+		for_each_cpu_in(c, &mm->cpumask)
+			if (c != smp_processor_id() && load_relaxed(&cpu_percpu(c)->mm_lazy)) {
+				cpumask_clear_cpu(&targets, c);
+				st->lazy_skipped++;
+			}
+	}
 	uint64_t flags = irq_save();
 	flush_local(&fi);
 	irq_restore(flags);
@@ -189,6 +208,7 @@ void tlb_stats_get(struct tlb_stats *s)
 		s->full += load_relaxed(&stats[c].full);
 		s->ipis_sent += load_relaxed(&stats[c].ipis_sent);
 		s->pages_flushed += load_relaxed(&stats[c].pages_flushed);
+		s->lazy_skipped += load_relaxed(&stats[c].lazy_skipped);
 	}
 }
 

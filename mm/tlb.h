@@ -43,8 +43,10 @@ void tlb_flush_and_free(struct mmu_gather *tlb);
 
 /*
  * Invalidate [start, end) of mm on every CPU that may cache it, and wait
- * for them all. tables: paging-structure caches too, and (pt_free=ipi)
- * reach every online CPU so no walker is left inside a freed table.
+ * for them all. Lazy CPUs are marked instead of interrupted and flush
+ * when they use the mm again. tables: paging-structure caches too, lazy
+ * CPUs included, and (pt_free=ipi) every online CPU so no walker is left
+ * inside a freed table.
  * Any context with interrupts enabled or not: while waiting, the caller
  * serves flushes aimed at itself.
  */
@@ -53,7 +55,7 @@ void flush_tlb_mm_range(struct mm *mm, uintptr_t start, uintptr_t end, bool tabl
 void tlb_init(void);
 
 struct tlb_stats {
-	uint64_t shootdowns, ranged, full, ipis_sent, pages_flushed;
+	uint64_t shootdowns, ranged, full, ipis_sent, pages_flushed, lazy_skipped;
 };
 void tlb_stats_get(struct tlb_stats *s);
 

@@ -252,10 +252,11 @@ static void fault_throughput(void)
 
 /* --- shootdowns and munmap ------------------------------------------------ */
 
+/* Load the mm and go idle with it active (not lazy): a flush target
+ * that takes the IPI. */
 static void load_mm(void *arg)
 {
 	mm_switch(arg);
-	mm_enter_lazy();	/* idle with the mm loaded: a flush target */
 }
 
 static void shootdown(void)

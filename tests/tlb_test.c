@@ -193,11 +193,70 @@ static void table_free_scheme(void)
 	mm_destroy(mm);
 }
 
+/* A lazy CPU is not interrupted for page flushes but must not use a
+ * stale entry when it comes back: it flushes on leaving lazy mode. */
+static void touch_go_lazy_then_return(void *arg)
+{
+	struct job *j = arg;
+	unsigned int me = smp_processor_id();
+	uint64_t v;
+
+	mm_switch(j->mm);
+	j->result[me] = user_read_u64(j->addr, &v);	/* caches the entry */
+	mm_enter_lazy();
+}
+
+static void come_back_and_read(void *arg)
+{
+	struct job *j = arg;
+	unsigned int me = smp_processor_id();
+	uint64_t v = 0;
+
+	mm_switch(j->mm);				/* leaves lazy mode */
+	j->result[me] = user_read_u64(j->addr, &v);
+	if (j->result[me] == 0 && v == 0x5a)
+		report_error("stale_tlb", "cpu %u read %lx through an entry flushed while it was lazy",
+			     me, j->addr);
+}
+
+static void lazy_cpu_skipped_then_flushes(void)
+{
+	static struct job j;
+	struct tlb_stats s0, s1;
+	struct cpumask one;
+
+	if (nr_cpus_online < 2) {
+		ktap_skip("needs 2 CPUs");
+		return;
+	}
+	j.mm = mm_create();
+	KTAP_ASSERT(j.mm, "out of memory");
+	/* Two pages in one VMA: unmapping one frees no table. */
+	j.addr = vm_mmap(j.mm, 0, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE, 0);
+	mm_switch(j.mm);
+	user_write_u64(j.addr, 0x5a);
+	user_write_u64(j.addr + PAGE_SIZE, 1);
+	cpumask_zero(&one);
+	cpumask_set(&one, cpumask_next(&cpu_online_mask, smp_processor_id() + 1) < MAX_CPUS
+				  ? cpumask_next(&cpu_online_mask, smp_processor_id() + 1)
+				  : cpumask_next(&cpu_online_mask, 0));
+	workers_run(&one, touch_go_lazy_then_return, &j, 0);
+	tlb_stats_get(&s0);
+	vm_munmap(j.mm, j.addr, PAGE_SIZE);
+	tlb_stats_get(&s1);
+	KTAP_EXPECT(s1.lazy_skipped > s0.lazy_skipped, "the lazy CPU was interrupted for a page flush");
+	workers_run(&one, come_back_and_read, &j, 0);
+	unsigned int c = cpumask_next(&one, 0);
+	KTAP_EXPECT(j.result[c] == PF, "cpu %u: read after munmap returned %d", c, j.result[c]);
+	mm_destroy(j.mm);
+}
+
 static const struct ktap_case tlb_cases[] = {
 	KTAP_CASE(range_flush_reaches_every_cpu),
 	KTAP_CASE(full_flush_reaches_every_cpu),
 	KTAP_CASE(cpus_flush_each_other),
 	KTAP_CASE(lazy_cpu_gets_table_flush),
+	KTAP_CASE(lazy_cpu_skipped_then_flushes),
 	KTAP_CASE(table_free_scheme),
 };
 KTAP_SUITE(tlb, tlb_cases);
