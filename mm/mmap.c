@@ -10,6 +10,7 @@
  */
 #include "arch/x86/cpu.h"
 #include "kernel/atomic.h"
+#include "kernel/report.h"
 #include "kernel/spinlock.h"
 #include "mm/mm.h"
 #include "mm/pgtable.h"
@@ -20,6 +21,23 @@ static bool range_ok(uintptr_t addr, uintptr_t len)
 {
 	return !(addr & ~PAGE_MASK) && len && !(len & ~PAGE_MASK) && addr >= USER_BASE &&
 	       addr + len > addr && addr + len <= USER_TOP;
+}
+
+/*
+ * Nothing may map [start, end) once it was zapped under the write lock:
+ * locked faults are excluded, and a lockless one must see mmap_seq moved.
+ * A PTE here would outlive munmap (an access after it returns succeeds).
+ */
+static void check_no_ptes(struct mm *mm, uintptr_t start, uintptr_t end)
+{
+	for (uintptr_t va = start; va < end; va += PAGE_SIZE) {
+		pte_t *pte = pt_walk(mm, va, false, NULL);
+		if (pte && !pte_none(READ_ONCE(*pte))) {
+			report_error("stale_tlb", "mm %u: %lx still mapped (%lx) after munmap zapped it",
+				     mm->id, va, *pte);
+			return;
+		}
+	}
 }
 
 /* Remove [start, end) entirely: VMAs, PTEs, pages, empty tables.
@@ -39,6 +57,7 @@ static long unmap_locked(struct mm *mm, uintptr_t start, uintptr_t end)
 	tlb_flush_and_free(&tlb);
 	pt_free_empty_tables(mm, &tlb, start, end);
 	tlb_flush_and_free(&tlb);
+	check_no_ptes(mm, start, end);
 	return 0;
 }
 

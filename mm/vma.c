@@ -9,6 +9,7 @@
  * through RCU).
  */
 #include "mm/vma.h"
+#include "kernel/atomic.h"
 #include "kernel/inject.h"
 #include "kernel/panic.h"
 #include "kernel/percpu.h"
@@ -28,6 +29,8 @@ static struct vma_array *array_alloc(unsigned int n)
 	return a;
 }
 
+static uint64_t next_vma_id;	/* (a) */
+
 static struct vma *vma_new(uintptr_t start, uintptr_t end, unsigned int prot)
 {
 	struct vma *v = kmalloc(sizeof(*v));
@@ -36,6 +39,7 @@ static struct vma *vma_new(uintptr_t start, uintptr_t end, unsigned int prot)
 		v->start = start;
 		v->end = end;
 		v->prot = prot;
+		v->id = atomic_add_return(&next_vma_id, 1);
 	}
 	return v;
 }
@@ -54,12 +58,14 @@ struct vma *vma_find_in(const struct vma_array *a, uintptr_t addr)
 	hi = a->n;
 	while (lo < hi) {
 		unsigned int mid = (lo + hi) / 2;
-		struct vma *v = a->v[mid];
-		/* A lockless reader that finds a freed VMA (kfree poisons)
-		 * was not protected long enough: report, do not use it. */
-		if (READ_ONCE(v->start) == PAGE_POISON || READ_ONCE(v->end) == PAGE_POISON) {
-			report_error("uaf_vma", "cpu %u: VMA lookup of %lx read a freed VMA",
-				     smp_processor_id(), addr);
+		struct vma *v = a->v[mid].vma;
+		/* A lockless reader that finds a freed VMA (poisoned by kfree,
+		 * or reused for another object) was not protected long
+		 * enough: report, do not use it. */
+		if (READ_ONCE(v->id) != a->v[mid].id) {
+			report_error("uaf_vma", "cpu %u: VMA lookup of %lx read a freed VMA (id %llu, "
+				     "found %llx)", smp_processor_id(), addr,
+				     (unsigned long long)a->v[mid].id, (unsigned long long)READ_ONCE(v->id));
 			return NULL;
 		}
 		if (addr < v->start)
@@ -96,7 +102,7 @@ int vma_set_range(struct mm *mm, uintptr_t start, uintptr_t end, unsigned int pr
 		goto nomem;
 
 	for (unsigned int i = 0; i < n_old; i++) {
-		struct vma *v = old->v[i];
+		struct vma *v = old->v[i].vma;
 		if (v->end <= start || v->start >= end)
 			continue;
 		if (v->start < start && !(left = vma_new(v->start, start, v->prot)))
@@ -106,29 +112,25 @@ int vma_set_range(struct mm *mm, uintptr_t start, uintptr_t end, unsigned int pr
 	}
 	/* Build the sorted array: untouched VMAs, with the edge pieces and
 	 * the new VMA placed where they belong. */
-	for (unsigned int i = 0; i < n_old; i++) {
-		struct vma *v = old->v[i];
-		if (v->end <= start)
-			new->v[n++] = v;
-	}
+	for (unsigned int i = 0; i < n_old; i++)
+		if (old->v[i].vma->end <= start)
+			new->v[n++] = old->v[i];
 	if (left)
-		new->v[n++] = left;
+		new->v[n++] = (struct vma_ref){ left, left->id };
 	if (mid)
-		new->v[n++] = mid;
+		new->v[n++] = (struct vma_ref){ mid, mid->id };
 	if (right)
-		new->v[n++] = right;
-	for (unsigned int i = 0; i < n_old; i++) {
-		struct vma *v = old->v[i];
-		if (v->start >= end)
-			new->v[n++] = v;
-	}
+		new->v[n++] = (struct vma_ref){ right, right->id };
+	for (unsigned int i = 0; i < n_old; i++)
+		if (old->v[i].vma->start >= end)
+			new->v[n++] = old->v[i];
 	new->n = n;
 
 	/* Publish: the array and new VMAs are fully written before a
 	 * lockless reader can find them (pairs with rcu_dereference()). */
 	rcu_assign_pointer(mm->vmas, new);
 	for (unsigned int i = 0; i < n_old; i++) {
-		struct vma *v = old->v[i];
+		struct vma *v = old->v[i].vma;
 		if (!(v->end <= start || v->start >= end))
 			vma_retire(v);
 	}
@@ -149,7 +151,7 @@ bool vma_overlaps(struct mm *mm, uintptr_t start, uintptr_t end)
 	struct vma_array *a = mm->vmas;
 
 	for (unsigned int i = 0; a && i < a->n; i++)
-		if (a->v[i]->start < end && a->v[i]->end > start)
+		if (a->v[i].vma->start < end && a->v[i].vma->end > start)
 			return true;
 	return false;
 }
@@ -160,7 +162,7 @@ uintptr_t vma_find_gap(struct mm *mm, uintptr_t len)
 	uintptr_t addr = MMAP_BASE;
 
 	for (unsigned int i = 0; a && i < a->n; i++) {
-		struct vma *v = a->v[i];
+		struct vma *v = a->v[i].vma;
 		if (v->end <= addr)
 			continue;
 		if (v->start >= addr + len)
@@ -178,7 +180,7 @@ void vma_destroy_all(struct mm *mm)
 	if (!a)
 		return;
 	for (unsigned int i = 0; i < a->n; i++)
-		kfree_rcu(a->v[i], rcu);
+		kfree_rcu(a->v[i].vma, rcu);
 	kfree_rcu(a, rcu);
 }
 

@@ -17,13 +17,24 @@ struct mm;
 struct vma {
 	uintptr_t start, end;		/* (c) [start, end), page aligned */
 	unsigned int prot;		/* (c) PROT_* */
+	uint64_t id;			/* (c) unique, never reused */
 	struct rcu_head rcu;		/* freeing after a grace period */
+};
+
+/*
+ * The array keeps each VMA's id beside the pointer: a lockless reader
+ * that finds the object's id different (poisoned, or the memory reused
+ * for another object) read a VMA freed under it.
+ */
+struct vma_ref {
+	struct vma *vma;
+	uint64_t id;
 };
 
 struct vma_array {
 	unsigned int n;			/* (c) */
 	struct rcu_head rcu;
-	struct vma *v[];		/* (c) sorted, non-overlapping */
+	struct vma_ref v[];		/* (c) sorted, non-overlapping */
 };
 
 /* The VMA containing addr, or NULL. Caller holds mmap_lock or is inside

@@ -162,7 +162,10 @@ static void torture_hook(enum spf_point at, const struct spf_hook_ctx *ctx)
 {
 	if (ctx->mm != hooked_mm)
 		return;
-	torture_delay(&hook_rng[smp_processor_id()], at == SPF_AT_BEFORE_COMMIT ? 5000000 : 200000);
+	/* Long holds where a writer can slip in: between loading the VMA
+	 * array and reading it, and before the commit. */
+	bool window = at == SPF_AT_BEFORE_COMMIT || at == SPF_AT_VMA_LOOKUP;
+	torture_delay(&hook_rng[smp_processor_id()], window ? 5000000 : 200000);
 }
 
 static void hooks_on(struct mm *mm)
