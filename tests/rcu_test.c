@@ -116,7 +116,9 @@ static void irqoff_side(void *arg)
 	(void)arg;
 	irq_disable();
 	store_release(&t.started, 1);
-	mdelay(300);
+	/* Long enough that a grace period which does not wait for this
+	 * region ends well inside it, even on a loaded host. */
+	mdelay(1000);
 	store_release(&t.left_tsc, rdtsc());
 	irq_enable();
 }

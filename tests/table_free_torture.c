@@ -27,6 +27,7 @@
 #include "kernel/rcu.h"
 #include "kernel/report.h"
 #include "kernel/string.h"
+#include "kernel/timer.h"
 #include "kernel/worker.h"
 #include "mm/mm.h"
 #include "mm/page_alloc.h"
@@ -50,15 +51,44 @@ static struct {
 	struct prng rng[MAX_CPUS];		/* (o) delays of the hook */
 } tt;
 
-/* Walker delays: between levels, mostly short, sometimes longer than a
- * grace period or a shootdown, so an unprotected walker is caught. */
+/*
+ * Walker delays between levels: mostly short random ones, and now and
+ * then a wait for the freeing machinery itself -- until the unmapper has
+ * finished another munmap (and, under pt_free=rcu, two more grace periods
+ * have ended), plus a few ticks for the callbacks -- bounded by 150 ms. A protection that
+ * works holds that machinery off, so the wait simply times out; one that
+ * does not lets the table be freed while the walker holds a pointer into
+ * it, however slowly a loaded host runs the vCPUs.
+ */
+static void wait_for_freeing(void)
+{
+	unsigned long unmaps0 = READ_ONCE(tt.unmaps);
+	uint64_t gp0 = rcu_gp_completed();
+	uint64_t end = rdtsc() + ns_to_tsc(150000000ull);
+
+	while (rdtsc() < end) {
+		/* pt_free=ipi frees when the munmap returns; pt_free=rcu
+		 * after the grace period that follows. */
+		if (READ_ONCE(tt.unmaps) > unmaps0 &&
+		    (pt_free_mode == PT_FREE_IPI || rcu_gp_completed() >= gp0 + 2)) {
+			ndelay(3 * 1000000000ull / HZ);
+			return;
+		}
+		cpu_relax();
+	}
+}
+
 static void delay_hook(enum spf_point at, const struct spf_hook_ctx *ctx)
 {
+	struct prng *r = &tt.rng[smp_processor_id()];
+
 	(void)at;
 	if (ctx->mm != tt.mm)
 		return;
-	/* Up to 30 ms: longer than a grace period of either flavor. */
-	torture_delay(&tt.rng[smp_processor_id()], 30000000);
+	if (prng_below(r, 64) == 0)
+		wait_for_freeing();
+	else
+		torture_delay(r, 2000000);
 }
 
 static void unmapper(void)
@@ -80,7 +110,7 @@ static void unmapper(void)
 		/* Unmapping the only VMA of a 1 GiB span frees its PTE and PD
 		 * tables (mm/pgtable.c), by IPI or after a grace period. */
 		vm_munmap(tt.mm, a, SLOT_PAGES * PAGE_SIZE);
-		tt.unmaps++;
+		WRITE_ONCE(tt.unmaps, tt.unmaps + 1);
 	}
 	store_release(&tt.stop, 1);
 }
