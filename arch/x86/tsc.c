@@ -100,9 +100,17 @@ static int64_t pit_sample(uint64_t *best_cost)
 		outb(0x61, gate);
 		return 0;
 	}
-	/* Bounded: a missing PIT never counts down. */
+	/* Bounded: a missing PIT never counts down. The largest gap between
+	 * two polls is kept: the counter wraps every 55 ms, so a vCPU that
+	 * sat descheduled for a large part of the window may have missed a
+	 * wrap, and the sample is thrown away. */
+	uint64_t prev = t0, max_gap = 0;
 	for (i = 0; i < 20000000; i++) {
 		uint16_t c = pit_read();
+		uint64_t now = rdtsc();
+		if (now - prev > max_gap)
+			max_gap = now - prev;
+		prev = now;
 		if (c0 >= c && (uint32_t)(c0 - c) >= ticks)
 			break;
 	}
@@ -110,7 +118,7 @@ static int64_t pit_sample(uint64_t *best_cost)
 	outb(0x61, gate);
 	if (i == 20000000)
 		return -1;
-	if (!ok || c1 > c0)
+	if (!ok || c1 > c0 || max_gap > (t1 - t0) / 8)
 		return 0;
 	return (int64_t)((t1 - t0) * pit_hz / (c0 - c1) / 1000);
 }
@@ -120,7 +128,7 @@ static uint64_t calib_pit(void)
 	uint64_t samples[7], best_cost = UINT64_MAX;
 	unsigned int n = 0;
 
-	for (int tries = 0; tries < 20 && n < 7; tries++) {
+	for (int tries = 0; tries < 40 && n < 7; tries++) {
 		int64_t khz = pit_sample(&best_cost);
 		if (khz < 0)
 			return 0;
