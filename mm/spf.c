@@ -105,22 +105,19 @@ static void prot_leave(struct walk_prot *p)
 	}
 }
 
-static const char *walk_desc(void)
-{
-	static char buf[64];
-	snprintf(buf, sizeof(buf), "spf_walk=%s pt_free=%s rcu=%s", walk_names[spf_walk_mode],
-		 pt_free_mode == PT_FREE_IPI ? "ipi" : "rcu",
-		 rcu_flavor == RCU_SCHED ? "sched" : "preempt");
-	return buf;
-}
+/* The protection in force, for reports: format and arguments (constant
+ * strings, so concurrent reporters share nothing). */
+#define WALK_FMT "spf_walk=%s pt_free=%s rcu=%s"
+#define WALK_ARGS walk_names[spf_walk_mode], pt_free_mode == PT_FREE_IPI ? "ipi" : "rcu", \
+		  rcu_flavor == RCU_SCHED ? "sched" : "preempt"
 
 /* A walker read a poisoned entry: the table it is reading was freed. */
 static void report_uaf(const char *who, struct mm *mm, uintptr_t addr, const pte_t *table,
 		       unsigned int level)
 {
 	report_error("uaf_table", "cpu %u: %s of %lx in mm %u read poison from freed table page "
-		     "pfn 0x%lx (level %u) under %s", smp_processor_id(), who, addr, mm->id,
-		     (unsigned long)(virt_to_phys(table) >> PAGE_SHIFT), level, walk_desc());
+		     "pfn 0x%lx (level %u) under " WALK_FMT, smp_processor_id(), who, addr, mm->id,
+		     (unsigned long)(virt_to_phys(table) >> PAGE_SHIFT), level, WALK_ARGS);
 }
 
 /*
@@ -128,8 +125,8 @@ static void report_uaf(const char *who, struct mm *mm, uintptr_t addr, const pte
  * the PMD entry's address and value, or NULL (missing level, huge page,
  * or poison). Walker protection held.
  */
-static pte_t *walk_lockless(struct mm *mm, uintptr_t addr, const char *who, pte_t **pmdp,
-			    pte_t *pmdval, bool *poisoned)
+static pte_t *walk_lockless(struct mm *mm, uintptr_t addr, const char *who, enum spf_point at,
+			    pte_t **pmdp, pte_t *pmdval, bool *poisoned)
 {
 	pte_t *table = phys_to_virt(mm->pgd);
 	struct spf_hook_ctx ctx = { .mm = mm, .addr = addr };
@@ -151,9 +148,9 @@ static pte_t *walk_lockless(struct mm *mm, uintptr_t addr, const char *who, pte_
 		    load_relaxed(&phys_to_page(pte_addr(e))->type) != PAGE_TABLE) {
 			report_error("uaf_table", "cpu %u: %s of %lx in mm %u: entry %lx at level %u of "
 				     "table page pfn 0x%lx points at a page that is no page table "
-				     "(the table was freed and reused) under %s", smp_processor_id(),
+				     "(the table was freed and reused) under " WALK_FMT, smp_processor_id(),
 				     who, addr, mm->id, e, level,
-				     (unsigned long)(virt_to_phys(table) >> PAGE_SHIFT), walk_desc());
+				     (unsigned long)(virt_to_phys(table) >> PAGE_SHIFT), WALK_ARGS);
 			*poisoned = true;
 			return NULL;
 		}
@@ -164,7 +161,7 @@ static pte_t *walk_lockless(struct mm *mm, uintptr_t addr, const char *who, pte_
 		table = table_of(e);
 		if (spf_test_hook) {
 			ctx.level = level - 1;
-			spf_test_hook(who[0] == 'g' ? SPF_AT_GUP_WALK : SPF_AT_WALK_LEVEL, &ctx);
+			spf_test_hook(at, &ctx);
 		}
 	}
 	return &table[pt_index(addr, 1)];
@@ -210,7 +207,7 @@ enum spf_result spf_handle_fault(struct mm *mm, uintptr_t addr, bool write)
 		goto fallback;
 	}
 
-	ptep = walk_lockless(mm, addr, "speculative fault", &pmdp, &pmdval, &poisoned);
+	ptep = walk_lockless(mm, addr, "speculative fault", SPF_AT_WALK_LEVEL, &pmdp, &pmdval, &poisoned);
 	if (!ptep) {
 		why = poisoned ? SPF_FB_POISON : SPF_FB_NOPT;
 		goto fallback;
@@ -317,7 +314,7 @@ int gup_fast(struct mm *mm, uintptr_t addr, bool write, struct page **page)
 
 	if (spf_walk_mode == SPF_WALK_RCU)
 		rcu_read_lock();
-	ptep = walk_lockless(mm, addr & PAGE_MASK, "gup_fast", &pmdp, &pmdval, &poisoned);
+	ptep = walk_lockless(mm, addr & PAGE_MASK, "gup_fast", SPF_AT_GUP_WALK, &pmdp, &pmdval, &poisoned);
 	if (!ptep)
 		goto out;
 	pte = READ_ONCE(*ptep);

@@ -61,6 +61,9 @@ struct spf_hook_ctx {
 	struct page *pt;	/* the PTE table (before commit) */
 	unsigned int level;	/* walk level */
 };
+/* Set by a test on its CPU before it starts the workers and cleared after
+ * they finish (workers_start()/workers_wait() order it for them); other
+ * faults in the meantime only see it compare ctx->mm with their own. */
 extern void (*spf_test_hook)(enum spf_point at, const struct spf_hook_ctx *ctx);
 
 #endif
