@@ -18,6 +18,7 @@ CR0_NE	equ 1 << 5
 CR0_WP	equ 1 << 16
 CR0_PG	equ 1 << 31
 CR4_PAE	equ 1 << 5
+CR4_LA57 equ 1 << 12
 EFER_MSR equ 0xc0000080
 EFER_LME equ 1 << 8
 EFER_NXE equ 1 << 11
@@ -26,7 +27,7 @@ extern kmain
 extern _bss_start
 extern _bss_end
 global _start32
-global boot_pml4
+global boot_cr3
 global boot_efer
 global boot_stack_top
 
@@ -70,6 +71,24 @@ _start32:
 	or eax, EFER_LME
 	mov [boot_efer], eax
 
+	; 5-level paging when the CPU has LA57 and the command line does not
+	; hold the word la57=off. CR4.LA57 cannot change in long mode, so the
+	; choice is made here, once; arch/x86/cpu.c reads it back from CR4
+	; and checks the la57= option against it.
+	xor eax, eax
+	cpuid
+	cmp eax, 7
+	jb .paging_chosen
+	mov eax, 7
+	xor ecx, ecx
+	cpuid
+	test ecx, 1 << 16
+	jz .paging_chosen
+	call cmdline_has_la57_off
+	jc .paging_chosen
+	mov byte [boot_la57], 1
+.paging_chosen:
+
 	; Boot page tables, 2 MiB pages: the first 4 GiB identity mapped (this
 	; code, the multiboot2 info wherever GRUB put it, the AP trampoline)
 	; and the first 2 GiB again at KERNEL_VMA (the kernel image).
@@ -105,10 +124,22 @@ _start32:
 	or eax, 3
 	mov [boot_pml4 + 511 * 8], eax
 
+	; With LA57 one PML5 puts the same PML4 at both ends (entries 0 and
+	; 511), so the addresses above are translated identically.
 	mov eax, CR4_PAE
-	mov cr4, eax
+	mov ebx, boot_pml4
+	cmp byte [boot_la57], 0
+	je .load_cr3
 	mov eax, boot_pml4
-	mov cr3, eax
+	or eax, 3
+	mov [boot_pml5], eax
+	mov [boot_pml5 + 511 * 8], eax
+	mov eax, CR4_PAE | CR4_LA57
+	mov ebx, boot_pml5
+.load_cr3:
+	mov [boot_cr3], ebx
+	mov cr4, eax
+	mov cr3, ebx
 	mov ecx, EFER_MSR
 	mov eax, [boot_efer]
 	xor edx, edx
@@ -163,6 +194,84 @@ serial_puts32:
 	pop esi
 	ret
 
+; CF=1 if the multiboot2 command line holds the word "la57=off" (words
+; are separated by spaces). All registers are preserved. The walk is
+; bounded by the info block's total size and each tag's size.
+cmdline_has_la57_off:
+	pushad
+	mov esi, [mb2_info_phys]
+	mov edx, [esi]
+	add edx, esi			; EDX: end of the info block
+	add esi, 8			; first tag
+.tag:
+	lea eax, [esi + 8]
+	cmp eax, edx
+	ja .absent
+	mov eax, [esi]			; type (0 ends the list)
+	test eax, eax
+	jz .absent
+	mov ecx, [esi + 4]		; size, header included
+	cmp ecx, 8
+	jb .absent
+	cmp eax, 1			; the command line
+	je .cmdline
+	add ecx, 7
+	and ecx, ~7
+	add esi, ecx
+	jmp .tag
+.cmdline:
+	lea ebp, [esi + ecx]		; EBP: end of the string
+	add esi, 8			; ESI: scan position
+.next_word:
+	cmp esi, ebp
+	jae .absent
+	mov al, [esi]
+	test al, al
+	jz .absent
+	cmp al, ' '
+	jne .compare
+	inc esi
+	jmp .next_word
+.compare:
+	mov edi, la57_off_word
+.compare_next:
+	mov al, [edi]
+	test al, al
+	jz .word_end			; the whole pattern matched
+	cmp esi, ebp
+	jae .absent
+	cmp al, [esi]
+	jne .skip_word
+	inc esi
+	inc edi
+	jmp .compare_next
+.word_end:
+	cmp esi, ebp
+	jae .present
+	mov al, [esi]
+	test al, al
+	jz .present
+	cmp al, ' '
+	je .present
+.skip_word:
+	cmp esi, ebp
+	jae .absent
+	mov al, [esi]
+	test al, al
+	jz .absent
+	cmp al, ' '
+	je .next_word
+	inc esi
+	jmp .skip_word
+.present:
+	popad
+	stc
+	ret
+.absent:
+	popad
+	clc
+	ret
+
 bits 64
 long_mode64:
 	mov ax, 0x10
@@ -180,9 +289,13 @@ msg_bad_magic:
 	db "mmtorture: not started by a multiboot2 loader (bad magic); halting", 13, 10, 0
 msg_no_lm:
 	db "mmtorture: this CPU has no 64-bit long mode; halting", 13, 10, 0
+la57_off_word:
+	db "la57=off", 0
+boot_la57:	db 0
 align 8
 mb2_info_phys:	dd 0, 0
 boot_efer:	dd 0, 0
+boot_cr3:	dd 0, 0			; the boot tables' root, for the APs
 align 16
 boot_gdt:
 	dq 0
@@ -193,6 +306,7 @@ boot_gdt_ptr:
 	dd boot_gdt
 
 section .boot.bss nobits alloc noexec write align=4096
+boot_pml5:	resb 4096
 boot_pml4:	resb 4096
 boot_pdpt_low:	resb 4096
 boot_pdpt_high:	resb 4096

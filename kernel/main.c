@@ -99,6 +99,8 @@ void kmain(uint32_t mb2_info_phys)
 		vga_text_init(&boot_info.fb);
 	if (!cmdline_ok)
 		ktap_bail_out("%s", cmdline_err);
+	if (cmdline_ok && cpu_paging_error())
+		ktap_bail_out("%s", cpu_paging_error());
 	if (boot_info.cmdline_truncated)
 		ktap_bail_out("command line longer than %zu bytes", sizeof(boot_info.cmdline) - 1);
 	if (pages_managed() * PAGE_SIZE < (uint64_t)MIN_MEMORY_MIB << 20)

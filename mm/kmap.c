@@ -18,7 +18,7 @@ extern char _kernel_phys_start[], _text_start[], _text_end[], _rodata_start[], _
 extern char _data_start[], _data_end[], _ksyms_start[], _kernel_end[];
 
 paddr_t direct_map_end;
-static paddr_t kernel_pml4;		/* (c) after kmap_init() */
+static paddr_t kernel_top;		/* (c) after kmap_init() */
 static bool switched;			/* (c) BSP only, during init */
 
 /* Early allocator: a bump pointer in one free range (BSP, init only). */
@@ -61,13 +61,13 @@ static paddr_t alloc_table(void)
 	return early_alloc_page();
 }
 
-/* Return the entry for va at `level` in the tree under pml4, creating
+/* Return the entry for va at `level` in the tree under top, creating
  * the intermediate tables. */
-static pte_t *walk_create(paddr_t pml4, uintptr_t va, unsigned int level)
+static pte_t *walk_create(paddr_t top, uintptr_t va, unsigned int level)
 {
-	pte_t *table = table_ptr(pml4);
+	pte_t *table = table_ptr(top);
 
-	for (unsigned int l = 4; l > level; l--) {
+	for (unsigned int l = pt_levels; l > level; l--) {
 		pte_t *e = &table[pt_index(va, l)];
 		if (!(*e & PTE_P))
 			*e = alloc_table() | PTE_P | PTE_W;
@@ -79,19 +79,19 @@ static pte_t *walk_create(paddr_t pml4, uintptr_t va, unsigned int level)
 
 /* Map [va, va+len) to [pa, ...) with the largest pages alignment allows.
  * flags: PTE_* bits for the leaf (PTE_PS is added for large pages). */
-static void kmap_range(paddr_t pml4, uintptr_t va, paddr_t pa, size_t len, uint64_t flags)
+static void kmap_range(paddr_t top, uintptr_t va, paddr_t pa, size_t len, uint64_t flags)
 {
 	while (len) {
 		if (cpu_features.pdpe1gb && !(va & (HUGE_PAGE_SIZE - 1)) &&
 		    !(pa & (HUGE_PAGE_SIZE - 1)) && len >= HUGE_PAGE_SIZE) {
-			*walk_create(pml4, va, 3) = pa | flags | PTE_PS;
+			*walk_create(top, va, 3) = pa | flags | PTE_PS;
 			va += HUGE_PAGE_SIZE, pa += HUGE_PAGE_SIZE, len -= HUGE_PAGE_SIZE;
 		} else if (!(va & (LARGE_PAGE_SIZE - 1)) && !(pa & (LARGE_PAGE_SIZE - 1)) &&
 			   len >= LARGE_PAGE_SIZE) {
-			*walk_create(pml4, va, 2) = pa | flags | PTE_PS;
+			*walk_create(top, va, 2) = pa | flags | PTE_PS;
 			va += LARGE_PAGE_SIZE, pa += LARGE_PAGE_SIZE, len -= LARGE_PAGE_SIZE;
 		} else {
-			*walk_create(pml4, va, 1) = pa | flags;
+			*walk_create(top, va, 1) = pa | flags;
 			va += PAGE_SIZE, pa += PAGE_SIZE, len -= PAGE_SIZE;
 		}
 	}
@@ -139,7 +139,7 @@ static void map_kernel_section(const char *start, const char *end, uint64_t flag
 {
 	uint64_t g = cpu_features.pge ? PTE_G : 0;
 
-	kmap_range(kernel_pml4, (uintptr_t)start, virt_to_phys(start), end - start,
+	kmap_range(kernel_top, (uintptr_t)start, virt_to_phys(start), end - start,
 		   flags | g | PTE_P);
 }
 
@@ -148,13 +148,21 @@ void kmap_init(const struct boot_info *bi)
 	uint64_t nx = cpu_features.nx ? PTE_NX : 0;
 
 	early_alloc_init(bi);
-	kernel_pml4 = early_alloc_page();
+	kernel_top = early_alloc_page();
 
 	/* Pre-create every upper-half PDPT so the top-level entries that
-	 * each mm copies never change afterwards. */
-	pte_t *top = table_ptr(kernel_pml4);
+	 * each mm copies never change afterwards. With 5-level paging the
+	 * kernel lives in the last PML5 slot (everything from
+	 * 0xffff000000000000 up), whose PML4 is laid out as in 4-level
+	 * mode; the other upper-half PML5 slots stay empty for good. */
+	pte_t *pml4 = table_ptr(kernel_top);
+	if (pt_levels == 5) {
+		paddr_t pa = early_alloc_page();
+		pml4[511] = pa | PTE_P | PTE_W;
+		pml4 = table_ptr(pa);
+	}
 	for (unsigned int i = 256; i < 512; i++)
-		top[i] = early_alloc_page() | PTE_P | PTE_W;
+		pml4[i] = early_alloc_page() | PTE_P | PTE_W;
 
 	for (unsigned int i = 0; i < bi->nranges; i++) {
 		const struct mem_range *r = &bi->ranges[i];
@@ -166,7 +174,7 @@ void kmap_init(const struct boot_info *bi)
 		/* Neighbouring ranges may share a 2 MiB page: skip what an
 		 * earlier range already mapped. */
 		for (paddr_t pa = s; pa < e; pa += LARGE_PAGE_SIZE) {
-			pte_t *pde = walk_create(kernel_pml4, DIRECT_MAP_BASE + pa, 2);
+			pte_t *pde = walk_create(kernel_top, DIRECT_MAP_BASE + pa, 2);
 			if (!(*pde & PTE_P))
 				*pde = pa | PTE_P | PTE_W | PTE_PS | nx |
 				       (cpu_features.pge ? PTE_G : 0);
@@ -180,18 +188,18 @@ void kmap_init(const struct boot_info *bi)
 	map_kernel_section(_data_start, _data_end, PTE_W | nx);
 	map_kernel_section(_ksyms_start, _kernel_end, nx);
 
-	write_cr3(kernel_pml4);
+	write_cr3(kernel_top);
 	switched = true;
 }
 
 void kmap_load(void)
 {
-	write_cr3(kernel_pml4);
+	write_cr3(kernel_top);
 }
 
-paddr_t kmap_kernel_pml4(void)
+paddr_t kmap_kernel_top(void)
 {
-	return kernel_pml4;
+	return kernel_top;
 }
 
 static spinlock_t ioremap_lock = SPINLOCK_INIT;
@@ -209,7 +217,7 @@ static void *map_io_area(paddr_t pa, size_t len, uint64_t cache)
 	ioremap_next += size + PAGE_SIZE;	/* a guard page between mappings */
 	ASSERT(ioremap_next < IOREMAP_BASE + IOREMAP_SIZE);
 	for (size_t off = 0; off < size; off += PAGE_SIZE)
-		*walk_create(kernel_pml4, va + off, 1) = (start + off) | flags;
+		*walk_create(kernel_top, va + off, 1) = (start + off) | flags;
 	spin_unlock_irqrestore(&ioremap_lock, irq);
 	return (void *)(va + (pa - start));
 }

@@ -25,7 +25,7 @@ void early_alloc_range(paddr_t *start, paddr_t *end);
 void kmap_init(const struct boot_info *bi);
 /* Load the kernel page tables on this (AP) CPU. */
 void kmap_load(void);
-paddr_t kmap_kernel_pml4(void);
+paddr_t kmap_kernel_top(void);
 
 /* Map MMIO uncached; returns a kernel virtual address. */
 void *ioremap(paddr_t pa, size_t len);

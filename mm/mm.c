@@ -33,7 +33,7 @@ struct mm *mm_create(void)
 	}
 	/* The kernel half: the same lower-level tables as every other mm,
 	 * never changed after boot (mm/kmap.h). */
-	memcpy((pte_t *)page_address(top) + 256, (pte_t *)phys_to_virt(kmap_kernel_pml4()) + 256,
+	memcpy((pte_t *)page_address(top) + 256, (pte_t *)phys_to_virt(kmap_kernel_top()) + 256,
 	       256 * sizeof(pte_t));
 	mm->pgd = page_to_phys(top);
 	mm->id = atomic_add_return(&next_mm_id, 1);
@@ -147,8 +147,17 @@ void mmap_write_unlock(struct mm *mm)
 	write_unlock(&mm->mmap_lock);
 }
 
+uintptr_t user_top, mmap_base;
+
 void mm_init(void)
 {
+	if (pt_levels == 5) {
+		user_top = 1ul << 56;
+		mmap_base = 1ul << 48;
+	} else {
+		user_top = 1ul << 47;
+		mmap_base = 1ul << 44;
+	}
 	zero_page = alloc_page_zeroed(PAGE_KERNEL);
 	ASSERT(zero_page);
 	tlb_init();

@@ -17,9 +17,17 @@
 #include "kernel/cpumask.h"
 #include "kernel/rwlock.h"
 
+/*
+ * The user (lower) half: 128 TiB with 4-level paging, 64 PiB with 5-level.
+ * Under 5-level paging chosen addresses start at 256 TiB, above anything
+ * 4-level paging can reach: every test mapping then sits under a PML4 of
+ * its own, which munmap frees and the walkers cross, so the fifth level
+ * is exercised and not only present. Set by mm_init(), constant after.
+ */
+extern uintptr_t user_top, mmap_base;
 #define USER_BASE	0x0000000000400000ul	/* lowest address mmap may choose */
-#define USER_TOP	0x0000800000000000ul	/* end of the lower half (4-level) */
-#define MMAP_BASE	0x0000100000000000ul	/* where chosen addresses start */
+#define USER_TOP	user_top		/* end of the lower half */
+#define MMAP_BASE	mmap_base		/* where chosen addresses start */
 
 #define PROT_NONE	0u
 #define PROT_READ	1u

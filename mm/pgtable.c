@@ -38,7 +38,7 @@ static pte_t *pmd_entry(struct mm *mm, uintptr_t va)
 {
 	pte_t *table = top_table(mm);
 
-	for (unsigned int level = 4; level > 2; level--) {
+	for (unsigned int level = pt_levels; level > 2; level--) {
 		pte_t v = READ_ONCE(table[pt_index(va, level)]);
 		if (!pte_present(v))
 			return NULL;
@@ -132,7 +132,7 @@ pte_t *pt_walk(struct mm *mm, uintptr_t va, bool alloc, struct page **pt_page)
 {
 	pte_t *table = top_table(mm);
 
-	for (unsigned int level = 4; level > 1; level--) {
+	for (unsigned int level = pt_levels; level > 1; level--) {
 		pte_t *e = &table[pt_index(va, level)];
 		pte_t v = READ_ONCE(*e);
 
@@ -226,14 +226,14 @@ static void free_level(struct mm *mm, struct mmu_gather *tlb, pte_t *table, unsi
 
 void pt_free_empty_tables(struct mm *mm, struct mmu_gather *tlb, uintptr_t start, uintptr_t end)
 {
-	free_level(mm, tlb, top_table(mm), 4, 0, start, end);
+	free_level(mm, tlb, top_table(mm), pt_levels, 0, start, end);
 }
 
 static void destroy_level(struct mm *mm, pte_t *table, unsigned int level)
 {
 	for (unsigned int i = 0; i < PTRS_PER_TABLE; i++) {
 		pte_t v = table[i];
-		if (level == 4 && i >= 256)
+		if (level == pt_levels && i >= 256)
 			break;		/* the kernel half is shared */
 		if (!pte_has_page(v))
 			continue;
@@ -251,7 +251,7 @@ static void destroy_level(struct mm *mm, pte_t *table, unsigned int level)
 
 void pt_destroy_all(struct mm *mm)
 {
-	destroy_level(mm, top_table(mm), 4);
+	destroy_level(mm, top_table(mm), pt_levels);
 }
 
 long pt_tables_in_use(void)

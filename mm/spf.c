@@ -132,7 +132,7 @@ static pte_t *walk_lockless(struct mm *mm, uintptr_t addr, const char *who, enum
 	struct spf_hook_ctx ctx = { .mm = mm, .addr = addr };
 
 	*poisoned = false;
-	for (unsigned int level = 4; level > 1; level--) {
+	for (unsigned int level = pt_levels; level > 1; level--) {
 		pte_t *ep = &table[pt_index(addr, level)];
 		pte_t e = READ_ONCE(*ep);
 		if (e == PAGE_POISON) {

@@ -84,18 +84,19 @@ static void nx_data_not_executable(void)
  * so an INVLPG here is the whole flush.
  */
 #define USER_VA 0x40000000ul
-static struct page *user_tables[3], *user_page;
+static struct page *user_tables[4], *user_page;
 
 static bool map_user_page(void)
 {
-	pte_t *table = phys_to_virt(kmap_kernel_pml4());
+	pte_t *table = phys_to_virt(kmap_kernel_top());
 
 	user_page = alloc_page_zeroed(PAGE_TEST);
-	for (int i = 0; i < 3; i++)
-		user_tables[i] = alloc_page_zeroed(PAGE_TEST);
-	if (!user_page || !user_tables[0] || !user_tables[1] || !user_tables[2])
+	for (unsigned int i = 0; i < pt_levels - 1; i++)
+		if (!(user_tables[i] = alloc_page_zeroed(PAGE_TEST)))
+			return false;
+	if (!user_page)
 		return false;
-	for (unsigned int level = 4, i = 0; level > 1; level--, i++) {
+	for (unsigned int level = pt_levels, i = 0; level > 1; level--, i++) {
 		table[pt_index(USER_VA, level)] = page_to_phys(user_tables[i]) | PTE_P | PTE_W | PTE_U;
 		table = page_address(user_tables[i]);
 	}
@@ -106,12 +107,12 @@ static bool map_user_page(void)
 
 static void unmap_user_page(void)
 {
-	pte_t *top = phys_to_virt(kmap_kernel_pml4());
+	pte_t *top = phys_to_virt(kmap_kernel_top());
 
-	top[pt_index(USER_VA, 4)] = 0;
+	top[pt_index(USER_VA, pt_levels)] = 0;
 	invlpg(USER_VA);
 	write_cr3(read_cr3());		/* drop paging-structure caches too */
-	for (int i = 0; i < 3; i++)
+	for (unsigned int i = 0; i < pt_levels - 1; i++)
 		if (user_tables[i])
 			free_page(user_tables[i]);
 	if (user_page)
@@ -153,14 +154,14 @@ static void smep_smap_enforced(void)
 
 static void reserved_bit_fault(void)
 {
-	pte_t *top = phys_to_virt(kmap_kernel_pml4());
+	pte_t *top = phys_to_virt(kmap_kernel_top());
 	uint64_t v;
 	int r;
 
 	/* A poisoned entry (what a freed table holds) must fault with RSVD. */
-	top[pt_index(USER_VA, 4)] = PAGE_POISON;
+	top[pt_index(USER_VA, pt_levels)] = PAGE_POISON;
 	r = read_u64_safe((void *)USER_VA, &v);
-	top[pt_index(USER_VA, 4)] = 0;
+	top[pt_index(USER_VA, pt_levels)] = 0;
 	write_cr3(read_cr3());
 	KTAP_EXPECT(r == VEC_PF + 1, "walk through poison returned %d", r);
 	/* Hardware also sets P here; QEMU's TCG does not, so only RSVD is

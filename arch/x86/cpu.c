@@ -3,10 +3,30 @@
  */
 #include "arch/x86/cpu.h"
 #include "arch/x86/apic.h"
+#include "kernel/cmdline.h"
 #include "kernel/printk.h"
 #include "kernel/string.h"
 
 struct cpu_features cpu_features;
+unsigned int pt_levels = 4;
+
+/* la57=off is acted on by boot/entry.asm, which scans the command line
+ * for that word before entering long mode; the registry only validates it
+ * here, and la57=on turns a missing LA57 into an error. */
+enum { LA57_AUTO, LA57_ON, LA57_OFF };
+static const char *const la57_names[] = { "auto", "on", "off", NULL };
+static int la57_choice;
+CMDLINE_ENUM(la57, la57_choice, la57_names, "5-level paging: auto, on (required) or off");
+
+const char *cpu_paging_error(void)
+{
+	if (la57_choice == LA57_ON && pt_levels != 5)
+		return cpu_features.la57 ? "la57=on: 5-level paging was not enabled at boot"
+					 : "la57=on: this CPU has no 5-level paging (CPUID 7.0:ECX bit 16)";
+	if (la57_choice == LA57_OFF && pt_levels != 4)
+		return "la57=off: the boot code missed the option and enabled 5-level paging";
+	return NULL;
+}
 
 void cpu_features_init(void)
 {
@@ -35,6 +55,9 @@ void cpu_features_init(void)
 		f->umip = r.ecx & (1u << 2);
 		f->la57 = r.ecx & (1u << 16);
 	}
+	/* The paging mode was chosen before long mode was entered (LA57
+	 * cannot change inside it): just read what boot/entry.asm did. */
+	pt_levels = read_cr4() & CR4_LA57 ? 5 : 4;
 
 	r = cpuid(0x80000000, 0);
 	f->max_ext_leaf = r.eax;
@@ -117,6 +140,7 @@ void cpu_features_string(char *buf, unsigned long len)
 		{ cr4 & CR4_PCIDE, "pcid" },
 		{ f->invpcid, "invpcid" },
 		{ cr4 & CR4_LA57, "la57" },
+		{ f->la57 && !(cr4 & CR4_LA57), "la57=off" },
 		{ cr4 & CR4_SMEP, "smep" },
 		{ cr4 & CR4_SMAP, "smap" },
 		{ cr4 & CR4_UMIP, "umip" },

@@ -209,6 +209,9 @@ struct cpu_features {
 };
 extern struct cpu_features cpu_features;
 
+/* NULL, or why the paging mode contradicts the la57= option. */
+const char *cpu_paging_error(void);
+
 void cpu_features_init(void);
 /* Load this CPU's CR0/CR4/EFER/PAT with everything the kernel uses. */
 void cpu_setup_control_regs(void);

@@ -48,6 +48,14 @@ _Static_assert(PAGE_POISON & 0x000f000000000000ull, "poison must set reserved bi
 #define IOREMAP_BASE	0xffffc90000000000ul
 #define IOREMAP_SIZE	(1ul << 39)
 
+/*
+ * Paging depth: 5 when boot/entry.asm turned on LA57 (the CPU has it and
+ * the command line did not say la57=off), else 4. Written once by
+ * cpu_features_init() on the BSP before any table is walked; constant
+ * afterwards, so plain reads are fine everywhere.
+ */
+extern unsigned int pt_levels;
+
 static inline unsigned int pt_index(uintptr_t va, unsigned int level)
 {
 	/* level 1 = PTE ... 4 = PML4, 5 = PML5 */

@@ -23,7 +23,7 @@ _Static_assert(sizeof(struct trampoline_params) == 64, "boot/trampoline.asm para
 
 extern const char tramp_start[], tramp_end[];
 extern const uint64_t trampoline_params_offset;
-extern char boot_pml4[];
+extern uint32_t boot_cr3;
 extern uint32_t boot_efer;
 extern char ap_start64[];
 
@@ -148,11 +148,11 @@ unsigned int smp_boot_aps(void)
 	struct trampoline_params *params =
 		(struct trampoline_params *)((char *)dst + trampoline_params_offset);
 	/* boot/entry.asm's symbols are linked at their physical addresses. */
-	params->cr3 = (uintptr_t)boot_pml4;
+	params->cr3 = *(const uint32_t *)phys_to_virt((uintptr_t)&boot_cr3);
 	params->cr4 = CR4_PAE | (read_cr4() & CR4_LA57);
 	params->efer = *(const uint32_t *)phys_to_virt((uintptr_t)&boot_efer);
 	params->entry = (uintptr_t)ap_start64;
-	params->kcr3 = kmap_kernel_pml4();
+	params->kcr3 = kmap_kernel_top();
 
 	for (unsigned int i = 0; i < acpi.ncpus; i++) {
 		const struct acpi_cpu *c = &acpi.cpus[i];
