@@ -73,7 +73,7 @@ CMDLINE ?=
 SMP ?= 4
 MEM ?= 512M
 
-.PHONY: all deps run check soak bench debug clean iso
+.PHONY: all deps run check soak hardware bench debug clean iso
 all: $(ELF) $(ISO)
 
 deps: $(BUILD)/.deps-ok
@@ -144,6 +144,10 @@ check: all
 
 soak: all
 	$(Q)$(PYTHON) tools/runner.py --group soak
+
+# The firmware x machine x CPU-model matrix and the large-memory boots.
+hardware: all
+	$(Q)$(PYTHON) tools/runner.py --group hardware --keep-going
 
 # The bench scenarios (group bench) one at a time, then ratios, plots and
 # build/bench/summary.md (see README, Benchmarks). PNG plots need matplotlib:
