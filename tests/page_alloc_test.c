@@ -87,6 +87,21 @@ static void write_after_free_caught(void)
 	KTAP_EXPECT(seen == 1, "write after free reported %lu times, expected once", seen);
 	if (q)
 		free_page(q);
+
+	/* The same through the zeroing allocation (the page fault's), which
+	 * checks while it clears; a write in the last word of the page. */
+	p = alloc_page(PAGE_TEST);
+	KTAP_ASSERT(p, "out of memory");
+	free_page(p);
+	((uint64_t *)page_address(p))[PAGE_SIZE / 8 - 1] = 0x6666;
+	ktap_expect_error_begin("write_after_free");
+	q = alloc_page_zeroed(PAGE_TEST);
+	seen = ktap_expect_error_end();
+	KTAP_EXPECT(q == p, "allocator did not hand back the freed page");
+	KTAP_EXPECT(seen == 1, "write after free (zeroing allocation) reported %lu times", seen);
+	KTAP_EXPECT(q && !((uint64_t *)page_address(q))[PAGE_SIZE / 8 - 1], "page not zeroed");
+	if (q)
+		free_page(q);
 }
 
 static void double_free_caught(void)
