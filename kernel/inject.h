@@ -18,7 +18,7 @@ enum inject {
 	INJECT_FREE_BEFORE_FLUSH,	/* unmapped pages are freed before the shootdown */
 	INJECT_PT_FREE_NO_WAIT,		/* tables freed with no grace period (pt_free=rcu) */
 	INJECT_ZERO_PAGE_NO_FLUSH,	/* the zero-page upgrade does not flush the old entry */
-	INJECT_SPF_NO_SEQ_CHECK,		/* the speculative commit skips the mmap_seq recheck */
+	INJECT_SPF_NO_VMA_RECHECK,	/* the speculative commit skips the VMA recheck */
 	INJECT_SPF_NO_PMD_RECHECK,	/* the speculative commit skips the PMD recheck */
 	INJECT_SPF_LOCK_PTL,		/* the speculative commit spins on the PTL instead of trylock */
 	NR_INJECT,

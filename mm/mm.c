@@ -129,21 +129,15 @@ void mm_destroy(struct mm *mm)
 	kfree(mm);
 }
 
+/* The speculative fault does not look at mmap_lock: it validates its own
+ * VMA (mm/spf.c), so a writer elsewhere in the mm does not stop it. */
 void mmap_write_lock(struct mm *mm)
 {
 	write_lock(&mm->mmap_lock);
-	/* Odd: lockless readers (the speculative fault) back off. The
-	 * increment is ordered before every change the writer makes (x86
-	 * keeps stores in order; the compiler barrier keeps them there). */
-	store_relaxed(&mm->mmap_seq, mm->mmap_seq + 1);
-	smp_wmb();
 }
 
 void mmap_write_unlock(struct mm *mm)
 {
-	/* Even again, after every change: release pairs with the acquire
-	 * snapshot in the speculative fault. */
-	store_release(&mm->mmap_seq, mm->mmap_seq + 1);
 	write_unlock(&mm->mmap_lock);
 }
 

@@ -50,7 +50,6 @@ struct mm {
 	paddr_t pgd;			/* (c) top-level table */
 	struct cpumask cpumask;		/* (a) CPUs with this mm loaded, lazy ones too */
 	struct rwlock mmap_lock;
-	uint64_t mmap_seq;		/* (a) bumped at write lock and unlock: odd = writer inside */
 	struct vma_array *vmas;		/* (m) to replace, (r) to read */
 	uint64_t tlb_gen;		/* (a) flushes requested for this mm */
 	long nr_tables;			/* (a) page-table pages below pgd */

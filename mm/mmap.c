@@ -2,11 +2,13 @@
  * mmap, munmap, mprotect, madvise(DONTNEED) on test address spaces.
  *
  * munmap follows the rule of mm/tlb.h, in this order:
- *   write-lock (seq odd) -> detach VMAs -> clear PTEs under each PTL,
- *   gathering pages -> shootdown -> free pages -> unhook empty tables,
- *   gathering them -> shootdown (paging-structure caches, lazy CPUs;
- *   every CPU under pt_free=ipi) -> free tables per pt_free ->
- *   write-unlock (seq even).
+ *   write-lock -> publish the VMA array without the range -> clear PTEs
+ *   under each PTL, gathering pages -> shootdown -> free pages -> unhook
+ *   empty tables, gathering them -> shootdown (paging-structure caches,
+ *   lazy CPUs; every CPU under pt_free=ipi) -> free tables per pt_free ->
+ *   write-unlock.
+ * Publishing before zapping is what a speculative fault relies on
+ * (mm/spf.c): mprotect too publishes its new VMAs before touching PTEs.
  */
 #include "arch/x86/cpu.h"
 #include "kernel/atomic.h"
@@ -25,7 +27,7 @@ static bool range_ok(uintptr_t addr, uintptr_t len)
 
 /*
  * Nothing may map [start, end) once it was zapped under the write lock:
- * locked faults are excluded, and a lockless one must see mmap_seq moved.
+ * locked faults are excluded, and a lockless one must see its VMA gone.
  * A PTE here would outlive munmap (an access after it returns succeeds).
  */
 static void check_no_ptes(struct mm *mm, uintptr_t start, uintptr_t end)
@@ -179,8 +181,8 @@ long vm_madvise_dontneed(struct mm *mm, uintptr_t addr, uintptr_t len)
 	} else {
 		tlb_gather_init(&tlb, mm);
 		/* Whole 2 MiB spans give their PTE table back too (the VMAs
-		 * stay; a later fault builds a new table). mmap_seq does not
-		 * move: a lockless fault relies on its PMD recheck here. */
+		 * stay; a later fault builds a new table). The VMAs do not
+		 * change: a lockless fault relies on its PMD recheck here. */
 		pt_zap_reclaim(mm, &tlb, addr, addr + len);
 		pt_zap_range(mm, &tlb, addr, addr + len);
 		tlb_flush_and_free(&tlb);

@@ -59,8 +59,8 @@ pte_t *pt_walk_lock(struct mm *mm, uintptr_t va, bool alloc, struct page **pt_pa
 /*
  * madvise: for every 2 MiB span inside [start, end), clear its PTEs and
  * unhook its PTE table in one hold of the table's lock, handing pages and
- * table to tlb. Caller holds mmap_lock for read (the VMAs stay, and mmap_seq
- * does not move): a fault that walked to the table finds the PMD changed
+ * table to tlb. Caller holds mmap_lock for read (the VMAs stay as they
+ * are): a fault that walked to the table finds the PMD changed
  * once it holds the lock and walks again.
  */
 void pt_zap_reclaim(struct mm *mm, struct mmu_gather *tlb, uintptr_t start, uintptr_t end);

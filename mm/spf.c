@@ -1,28 +1,41 @@
 /*
  * Speculative page fault and gup_fast. See mm/spf.h.
  *
+ * The fault is validated per VMA: it relies on the one VMA that holds the
+ * address, so only a change to that VMA sends it to the locked path. A
+ * writer busy elsewhere in the address space (holding mmap_lock, mapping
+ * and unmapping other ranges) does not. VMAs are immutable and carry
+ * unique ids (mm/vma.h): "the VMA is unchanged" is "the array published
+ * now still maps the address to the same id".
+ *
  * Why the recheck under the PTE-table lock is enough (munmap side in the
  * left column, this path on the right):
  *
  *   CPU 0 (munmap)                    CPU 1 (speculative fault)
- *   write_lock; seq -> odd            seq = mmap_seq (even)
- *   detach VMAs (RCU)                 enter walker protection
- *   lock PTL; clear PTEs; unlock PTL  find VMA; walk; read PTE (none)
+ *   write_lock                        enter walker protection
+ *   publish a VMA array without V     find V (id i) at addr; note prot
+ *   lock PTL; clear PTEs; unlock PTL  walk; read PTE (none)
  *   flush; free pages                 allocate a page
  *   unhook tables; flush;             trylock PTL
- *   free tables (after IPI or GP)     if mmap_seq != seq: fall back
- *   seq -> even; write_unlock         if *pmd changed or PTE not none:
+ *   free tables (after IPI or GP)     if the array now maps addr to an
+ *   write_unlock                          id other than i: fall back
+ *                                     if *pmd changed or PTE not none:
  *                                         fall back
  *                                     install PTE; unlock PTL
  *                                     leave walker protection
  *
- * If CPU 0 zapped this PTE table before CPU 1's trylock, CPU 0's seq
- * store precedes its PTL release, which CPU 1's PTL acquire reads after:
- * CPU 1 sees the changed seq and backs off. If CPU 0 zaps after, the zap
- * removes what CPU 1 installed. Either way no PTE survives in a range
- * munmap removed. The walker protection is what keeps the tables CPU 1
- * reads from being freed while it reads them (mm/tlb.h): that is the
- * question this kernel tests, and why spf_walk= is an option.
+ * If CPU 0 zapped this PTE table before CPU 1's trylock, CPU 0 published
+ * the new array (release) before its PTL release, which CPU 1's PTL
+ * acquire reads after: CPU 1's lookup finds the new array, without id i,
+ * and backs off. If CPU 0 zaps after, the zap removes what CPU 1
+ * installed. Either way no PTE survives in a range munmap removed.
+ * mprotect is the same: it publishes new VMA objects before it changes
+ * PTEs under their PTLs. A range with no PTE table when CPU 0 zapped it
+ * has none for CPU 1 either (this path never builds tables), and a table
+ * unhooked without its lock being taken by the zap is caught by the PMD
+ * recheck. The walker protection is what keeps the tables CPU 1 reads
+ * from being freed while it reads them (mm/tlb.h): that is the question
+ * this kernel tests, and why spf_walk= is an option.
  *
  * The PTL is only ever trylocked here: CPU 0 may hold it while waiting
  * for this CPU's flush ack (the zero-page upgrade flushes under it); with
@@ -55,7 +68,7 @@ CMDLINE_ENUM(spf_walk, spf_walk_mode, walk_names, "speculative walker protection
 
 const char *const spf_stat_names[NR_SPF_STATS] = {
 	[SPF_ATTEMPTS] = "attempts", [SPF_SUCCESS] = "success", [SPF_RACED] = "raced",
-	[SPF_FB_SEQ] = "fallback_seq", [SPF_FB_PMD] = "fallback_pmd",
+	[SPF_FB_VMA_CHANGED] = "fallback_vma_changed", [SPF_FB_PMD] = "fallback_pmd",
 	[SPF_FB_LOCK] = "fallback_lock", [SPF_FB_NOPT] = "fallback_nopt",
 	[SPF_FB_VMA] = "fallback_vma", [SPF_FB_ACCESS] = "fallback_access",
 	[SPF_FB_PTE] = "fallback_pte", [SPF_FB_NOMEM] = "fallback_nomem",
@@ -167,6 +180,21 @@ static pte_t *walk_lockless(struct mm *mm, uintptr_t addr, const char *who, enum
 	return &table[pt_index(addr, 1)];
 }
 
+/*
+ * Does the VMA array published now map addr to the VMA with id vid? The
+ * PTE-table lock is held: its acquire orders this load after any array a
+ * zap of this table published before it (see the top of the file). The
+ * VMA found is only read inside this read section.
+ */
+static bool vma_still_mapped(struct mm *mm, uintptr_t addr, uint64_t vid)
+{
+	rcu_read_lock();
+	struct vma *v = vma_find(mm, addr);
+	bool same = v && READ_ONCE(v->id) == vid;
+	rcu_read_unlock();
+	return same;
+}
+
 enum spf_result spf_handle_fault(struct mm *mm, uintptr_t addr, bool write)
 {
 	struct walk_prot prot;
@@ -174,17 +202,11 @@ enum spf_result spf_handle_fault(struct mm *mm, uintptr_t addr, bool write)
 	pte_t *pmdp = NULL, pmdval = 0, *ptep, pte, flags;
 	enum spf_stat why;
 	unsigned int vprot;
+	uint64_t vid;
 	bool poisoned;
 
 	addr &= PAGE_MASK;
 	stat(SPF_ATTEMPTS);
-	/* Pairs with the release in mmap_write_unlock(): an even value
-	 * means every change of the last writer is visible. */
-	uint64_t seq = load_acquire(&mm->mmap_seq);
-	if (seq & 1) {
-		stat(SPF_FB_SEQ);
-		return SPF_FALLBACK;
-	}
 	prot_enter(&prot);
 
 	/* VMAs are freed through RCU whatever the walker protection, so the
@@ -197,6 +219,7 @@ enum spf_result spf_handle_fault(struct mm *mm, uintptr_t addr, bool write)
 	}
 	struct vma *vma = va ? vma_find_in(va, addr) : NULL;
 	vprot = vma ? vma->prot : 0;
+	vid = vma ? vma->id : 0;
 	rcu_read_unlock();
 	if (!vma) {
 		why = SPF_FB_VMA;
@@ -255,9 +278,9 @@ enum spf_result spf_handle_fault(struct mm *mm, uintptr_t addr, bool write)
 		goto fallback;
 	}
 	/* Under the PTL: see the comment at the top of the file. */
-	if (READ_ONCE(mm->mmap_seq) != seq && !injected(INJECT_SPF_NO_SEQ_CHECK)) {
+	if (!vma_still_mapped(mm, addr, vid) && !injected(INJECT_SPF_NO_VMA_RECHECK)) {
 		spin_unlock(&pt->ptl);
-		why = SPF_FB_SEQ;
+		why = SPF_FB_VMA_CHANGED;
 		goto fallback;
 	}
 	if (READ_ONCE(*pmdp) != pmdval && !injected(INJECT_SPF_NO_PMD_RECHECK)) {

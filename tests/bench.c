@@ -167,7 +167,7 @@ static void tput_worker(void *arg)
 	mm_switch(t->mm);
 	if (me == t->writer) {
 		/* Map, touch, unmap an unrelated page: mmap_lock for write,
-		 * mmap_seq bumps, shootdowns. */
+		 * replaced VMA arrays, shootdowns. */
 		while (!load_acquire(&t->go))
 			cpu_relax();
 		while (load_acquire(&t->done) < (int)cpumask_weight(&t->faulters)) {

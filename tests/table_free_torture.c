@@ -103,9 +103,8 @@ static void unmapper(void)
 			continue;
 		for (unsigned int i = 0; i < SLOT_PAGES; i++)
 			user_write_u64(a + i * PAGE_SIZE, i);
-		/* Leave the slot mapped (and mmap_seq even) for a while, so
-		 * speculative walkers get past their seq check and deep into
-		 * the tables before they go. */
+		/* Leave the slot mapped for a while, so speculative walkers
+		 * find its VMA and get deep into the tables before they go. */
 		ndelay(prng_below(r, 2000000));
 		/* Unmapping the only VMA of a 1 GiB span frees its PTE and PD
 		 * tables (mm/pgtable.c), by IPI or after a grace period. */
