@@ -76,17 +76,32 @@ void flush_tlb_mm_range(struct mm *mm, uintptr_t start, uintptr_t end, bool tabl
 		 * (mm_switch(), which draws the pairing). Freed tables still
 		 * reach lazy CPUs: their paging-structure caches may point
 		 * into them, and speculative walks would follow.
+		 *
+		 * Only CPUs that look lazy get the mark (a remote store): an
+		 * active CPU, the common target, costs one read. The mark,
+		 * the fence and the second read of mm_lazy are the initiator
+		 * half of the pairing in mm_switch(); a CPU that left lazy
+		 * mode before that read is sent the IPI.
 		 */
-		unsigned int c;
+		struct cpumask lazy;
+		unsigned int c, me = smp_processor_id();
+		bool any = false;
 		for_each_cpu_in(c, &mm->cpumask)
-			if (c != smp_processor_id())
+			if (c != me && load_relaxed(&cpu_percpu(c)->mm_lazy)) {
 				store_relaxed(&cpu_percpu(c)->tlb_flush_pending, 1);
-		smp_mb();
-		for_each_cpu_in(c, &mm->cpumask)
-			if (c != smp_processor_id() && load_relaxed(&cpu_percpu(c)->mm_lazy)) {
-				cpumask_clear_cpu(&targets, c);
-				st->lazy_skipped++;
+				if (!any)
+					cpumask_zero(&lazy);
+				cpumask_set(&lazy, c);
+				any = true;
 			}
+		if (any) {
+			smp_mb();
+			for_each_cpu_in(c, &lazy)
+				if (load_relaxed(&cpu_percpu(c)->mm_lazy)) {
+					cpumask_clear_cpu(&targets, c);
+					st->lazy_skipped++;
+				}
+		}
 	}
 	uint64_t flags = irq_save();
 	flush_local(&fi);
