@@ -440,6 +440,8 @@ void ktap_print_header(void)
 	printk("# cpus: %u online, apic ids: %s\n", nr_cpus_online, buf);
 	cpu_features_string(buf, sizeof(buf));
 	printk("# features: %s\n", buf);
+	console_list(buf, sizeof(buf));
+	printk("# console: %s\n", buf);
 	if (!seed_given)
 		global_seed = rdtsc();
 	printk("# seed: %llu\n", (unsigned long long)global_seed);
