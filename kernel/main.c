@@ -140,8 +140,7 @@ void kmain(uint32_t mb2_info_phys)
 	apic_init_cpu();
 	this_cpu()->apic_id = apic_read_id();
 	if (!tsc_init())
-		ktap_bail_out("cannot calibrate the TSC (tsc_calib=%s found no working clock)",
-			      tsc_source);
+		ktap_bail_out("cannot calibrate the TSC (%s)", tsc_error);
 	if (!timer_init())
 		ktap_bail_out("the local APIC timer does not count");
 	timer_init_cpu();

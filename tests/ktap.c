@@ -442,6 +442,10 @@ void ktap_print_header(void)
 	printk("# features: %s\n", buf);
 	console_list(buf, sizeof(buf));
 	printk("# console: %s\n", buf);
+	if (!cpu_features.invariant_tsc)
+		printk("# warning: the TSC is not invariant (CPUID 80000007h EDX bit 8 clear); "
+		       "timeouts and bench figures assume it ticks at a constant rate%s\n",
+		       cpu_features.hypervisor ? " (a hypervisor may keep it constant without saying so)" : "");
 	if (!seed_given)
 		global_seed = rdtsc();
 	printk("# seed: %llu\n", (unsigned long long)global_seed);
