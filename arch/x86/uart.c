@@ -124,7 +124,12 @@ static uint32_t divisor_for(const struct uart_port *p)
 {
 	uint32_t clock = p->clock_hz ? p->clock_hz : PC_UART_CLOCK;
 
-	return p->baud ? (clock / 16 + p->baud / 2) / p->baud : 0;
+	uint32_t div;
+
+	if (!p->baud)
+		return 0;
+	div = (clock / 16 + p->baud / 2) / p->baud;	/* rounded to nearest */
+	return div < 1 ? 1 : div > 0xffff ? 0xffff : div;
 }
 
 /* Polled 8N1 at the port's rate, FIFOs on. With baud 0 the firmware's
@@ -199,8 +204,8 @@ bool uart_switch(const struct uart_port *p)
 	if ((p->width != 1 && p->width != 4) || p->stride < p->width ||
 	    (p->space == UART_SPACE_IO && (p->width != 1 || p->base + NR_REGS * p->stride > 0x10000)) ||
 	    (p->space == UART_SPACE_MMIO && p->base % p->width)) {
-		printk("# console: cannot drive the UART at %s; staying on %s\n", desc,
-		       present ? cur.port.origin : "no serial port");
+		printk("# console: cannot drive the UART at %s; %s%s\n", desc,
+		       present ? "staying on " : "no serial console", present ? cur.port.origin : "");
 		return false;
 	}
 	if (p->space == UART_SPACE_MMIO)
@@ -218,8 +223,8 @@ bool uart_switch(const struct uart_port *p)
 		return true;
 	}
 	if (!uart_probe(&u)) {
-		printk("# console: the UART at %s does not answer; staying on %s\n", desc,
-		       present ? cur.port.origin : "no serial port");
+		printk("# console: the UART at %s does not answer; %s%s\n", desc,
+		       present ? "staying on " : "no serial console", present ? cur.port.origin : "");
 		return false;
 	}
 	printk("# console: serial output moves to %s\n", desc);
