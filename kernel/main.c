@@ -7,7 +7,9 @@
  *   command line            options known; errors wait for the header
  *   kernel page tables      direct map, W^X image, ioremap
  *   page allocator          alloc_page(), kmalloc()
- *   ACPI, local APIC, TSC   clocks and IPIs
+ *   screen, ACPI tables     the console follows the SPCR's UART (boot log
+ *                           replayed there) before any bail-out is printed
+ *   local APIC, TSC         clocks and IPIs
  *   tick, cross-CPU calls   then the APs start
  *   watchdog, header, tests
  */
@@ -73,6 +75,28 @@ __attribute__((noinline)) static void crash_now(int how)
 	}
 }
 
+/*
+ * Serial output goes where the firmware's console is (ACPI SPCR), with the
+ * lines printed so far replayed there. SPCR gives a register width; the
+ * registers sit as far apart as they are wide (1 byte apart, or 4 for
+ * 32-bit MMIO registers), the layout every PC-class MMIO 16550 uses.
+ */
+static void console_follow_spcr(void)
+{
+	const struct acpi_spcr *s = &acpi.spcr;
+	struct uart_port p = {
+		.space = s->mmio ? UART_SPACE_MMIO : UART_SPACE_IO,
+		.base = s->address,
+		.stride = s->reg_bytes,
+		.width = s->reg_bytes,
+		.baud = s->baud,
+		.clock_hz = s->clock_hz,
+		.origin = "ACPI SPCR",
+	};
+
+	uart_switch(&p);
+}
+
 /* Below this the tests cannot run (page tables, stacks, test pages). */
 #define MIN_MEMORY_MIB 32
 
@@ -81,7 +105,7 @@ __attribute__((noreturn)) void kmain(uint32_t mb2_info_phys);
 void kmain(uint32_t mb2_info_phys)
 {
 	char cmdline_err[256];
-	bool cmdline_ok, info_ok;
+	bool cmdline_ok, info_ok, acpi_ok;
 
 	smp_init_bsp();
 	cpu_features_init();
@@ -97,6 +121,10 @@ void kmain(uint32_t mb2_info_phys)
 	page_alloc_init(&boot_info);
 	if (console_choice != CONSOLE_SERIAL && !fbcon_init(&boot_info.fb))
 		vga_text_init(&boot_info.fb);
+	acpi_ok = acpi_init(boot_info.rsdp, boot_info.rsdp_len);
+	if (console_choice != CONSOLE_FB && acpi.spcr.found)
+		console_follow_spcr();
+	console_boot_done();
 	if (!cmdline_ok)
 		ktap_bail_out("%s", cmdline_err);
 	if (cmdline_ok && cpu_paging_error())
@@ -108,14 +136,13 @@ void kmain(uint32_t mb2_info_phys)
 			      (unsigned long long)(pages_managed() * PAGE_SIZE >> 20), MIN_MEMORY_MIB);
 
 	pic_disable();
-	if (!acpi_init(boot_info.rsdp, boot_info.rsdp_len))
+	if (!acpi_ok)
 		ktap_bail_out("%s", acpi.error);
 	apic_init_bsp(acpi.lapic_phys, acpi.need_x2apic);
 	apic_init_cpu();
 	this_cpu()->apic_id = apic_read_id();
 	if (!tsc_init())
-		ktap_bail_out("cannot calibrate the TSC (tsc_calib=%s found no working clock)",
-			      tsc_source);
+		ktap_bail_out("cannot calibrate the TSC (%s)", tsc_error);
 	if (!timer_init())
 		ktap_bail_out("the local APIC timer does not count");
 	timer_init_cpu();

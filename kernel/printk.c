@@ -8,6 +8,18 @@
 static struct console *consoles;	/* (console lock) */
 
 /*
+ * Boot log: the text printed before console_boot_done(), kept so that a
+ * console found late (the UART that the ACPI SPCR table names, known only
+ * once ACPI is parsed) can be given the lines it missed. All three fields
+ * are under the console lock; the BSP alone prints at that stage.
+ */
+#define BOOT_LOG_SIZE 8192
+static char boot_log[BOOT_LOG_SIZE];
+static size_t boot_log_len;		/* bytes kept */
+static size_t boot_log_lost;		/* bytes that did not fit */
+static bool boot_log_done;
+
+/*
  * The console lock records its owner so that an NMI (backtrace request)
  * arriving on the CPU that holds it can still print: it nests instead of
  * deadlocking. (a) for both fields; depth only by the owner.
@@ -62,6 +74,72 @@ void console_register(struct console *c)
 	printk_unlock();
 }
 
+void console_register_replay(struct console *c)
+{
+	printk_lock();
+	c->write(boot_log, boot_log_len);
+	if (boot_log_lost) {
+		char note[96];
+		int n = snprintf(note, sizeof(note),
+				 "# console: %zu bytes of the boot log did not fit and are lost\n",
+				 boot_log_lost);
+		c->write(note, n < (int)sizeof(note) ? (size_t)n : sizeof(note) - 1);
+	}
+	c->next = consoles;
+	consoles = c;
+	printk_unlock();
+}
+
+void console_unregister(struct console *c)
+{
+	printk_lock();
+	for (struct console **pp = &consoles; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	c->next = NULL;
+	printk_unlock();
+}
+
+void console_boot_done(void)
+{
+	printk_lock();
+	boot_log_done = true;
+	printk_unlock();
+}
+
+static void boot_log_append(const char *s, size_t n)
+{
+	size_t room = BOOT_LOG_SIZE - boot_log_len;
+
+	if (boot_log_done)
+		return;
+	if (n > room) {
+		boot_log_lost += n - room;
+		n = room;
+	}
+	memcpy(boot_log + boot_log_len, s, n);
+	boot_log_len += n;
+}
+
+void console_list(char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = 0;
+	printk_lock();
+	for (struct console *c = consoles; c; c = c->next) {
+		char what[128] = "";
+		if (c->describe)
+			c->describe(what, sizeof(what));
+		n += snprintf(buf + n, n < len ? len - n : 0, "%s%s%s%s%s", n ? ", " : "", c->name,
+			      *what ? " (" : "", what, *what ? ")" : "");
+	}
+	printk_unlock();
+}
+
 void console_flush_all(void)
 {
 	for (struct console *c = consoles; c; c = c->next)
@@ -77,6 +155,7 @@ void vprintk(const char *fmt, va_list ap)
 	if (n > (int)sizeof(buf) - 1)
 		n = sizeof(buf) - 1;
 	printk_lock();
+	boot_log_append(buf, n);
 	for (struct console *c = consoles; c; c = c->next)
 		c->write(buf, n);
 	printk_unlock();

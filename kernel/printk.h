@@ -18,11 +18,20 @@ struct console {
 	const char *name;
 	void (*write)(const char *s, size_t n);
 	void (*flush)(void);		/* may be NULL */
+	void (*describe)(char *buf, size_t len);	/* may be NULL: where it writes */
 	struct console *next;
 };
 
 void console_register(struct console *c);
+/* Register c and first write to it everything printed so far (up to 8 KiB
+ * of it) while the boot log is open: for a console found late in boot. */
+void console_register_replay(struct console *c);
+void console_unregister(struct console *c);
+/* Close the boot log: the consoles are final; stop keeping the text. */
+void console_boot_done(void);
 void console_flush_all(void);
+/* "serial (io 0x3f8, 115200 baud, COM1), fbcon": the consoles in use. */
+void console_list(char *buf, size_t len);
 
 int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
 int snprintf(char *buf, size_t size, const char *fmt, ...)

@@ -427,19 +427,48 @@ void ktap_bail_out(const char *fmt, ...)
 	kernel_exit(EXIT_ERROR_CODE);
 }
 
+/*
+ * "# cpus: N online, apic ids: a,b,...": one line however many CPUs there
+ * are (288 IDs take over 1 KiB, more than one printk() holds), printed in
+ * pieces under the console lock so no other line lands inside it.
+ */
+static void print_cpus_line(void)
+{
+	char buf[256] = "";
+	size_t n = 0;
+	unsigned int c;
+	bool first = true;
+
+	printk_lock();
+	printk("# cpus: %u online, apic ids: ", nr_cpus_online);
+	for_each_online_cpu(c) {
+		/* An ID takes at most 11 characters with its comma: never truncated. */
+		n += snprintf(buf + n, sizeof(buf) - n, "%s%u", first ? "" : ",", cpu_percpu(c)->apic_id);
+		first = false;
+		if (n > sizeof(buf) - 16) {
+			printk("%s", buf);
+			n = 0;
+			buf[0] = 0;
+		}
+	}
+	printk("%s\n", buf);
+	printk_unlock();
+}
+
 void ktap_print_header(void)
 {
 	char buf[512];
-	size_t n = 0;
-	unsigned int c;
 
 	print_header_start();
-	for_each_online_cpu(c)
-		n += snprintf(buf + n, n < sizeof(buf) ? sizeof(buf) - n : 0, "%s%u", n ? "," : "",
-			      cpu_percpu(c)->apic_id);
-	printk("# cpus: %u online, apic ids: %s\n", nr_cpus_online, buf);
+	print_cpus_line();
 	cpu_features_string(buf, sizeof(buf));
 	printk("# features: %s\n", buf);
+	console_list(buf, sizeof(buf));
+	printk("# console: %s\n", buf);
+	if (!cpu_features.invariant_tsc)
+		printk("# warning: the TSC is not invariant (CPUID 80000007h EDX bit 8 clear); "
+		       "timeouts and bench figures assume it ticks at a constant rate%s\n",
+		       cpu_features.hypervisor ? " (a hypervisor may keep it constant without saying so)" : "");
 	if (!seed_given)
 		global_seed = rdtsc();
 	printk("# seed: %llu\n", (unsigned long long)global_seed);

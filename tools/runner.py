@@ -4,7 +4,8 @@
 Each scenario (tests/scenarios/NAME.scn) describes one QEMU machine and one
 kernel command line.  For every selected scenario the runner wraps
 build/mmtorture.elf in a GRUB rescue ISO (QEMU's -kernel cannot load
-multiboot2), boots it, reads the KTAP log the kernel writes to COM1, combines
+multiboot2), boots it, reads the KTAP log the kernel writes to the serial
+port (COM1, or COM2 with `serial = com2`), combines
 it with the isa-debug-exit status and compares the outcome with what the
 scenario expects.
 
@@ -102,6 +103,9 @@ class Scenario:
         self.expect_log = ""
         self.qemu_extra = []
         self.description = ""
+        self.machine_opts = ""
+        self.serial = "com1"
+        self.spcr = None
 
 
 def _choice(*allowed):
@@ -162,8 +166,38 @@ def _qemu_extra(value):
         raise ValueError("cannot split into arguments: %s" % e)
 
 
+MACHINE_OPTS_RE = re.compile(r"^[a-z0-9_-]+=[A-Za-z0-9_.-]+(?:,[a-z0-9_-]+=[A-Za-z0-9_.-]+)*$")
+
+
+def _mkspcr():
+    # tools/ is on sys.path when runner.py or bench.py runs as a script;
+    # added here for an import from anywhere else.
+    here = os.path.dirname(os.path.abspath(__file__))
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    import mkspcr
+    return mkspcr
+
+
+def _spcr(value):
+    mk = _mkspcr()
+    try:
+        mk.parse_spec(value)
+    except mk.SpecError as e:
+        raise ValueError(str(e))
+    return value
+
+
 SCENARIO_KEYS = {
     "machine": _choice("pc", "q35"),
+    # Properties appended to -machine: "kernel-irqchip=split" gives
+    # "-machine q35,kernel-irqchip=split".
+    "machine_opts": _pattern(MACHINE_OPTS_RE, "list of machine properties"),
+    # Which serial port carries the log: com1, or com2 with no COM1 at all
+    # (the kernel must find COM2 through an SPCR table to print anything).
+    "serial": _choice("com1", "com2"),
+    # An ACPI SPCR table for the guest (tools/mkspcr.py), e.g. io:0x2f8.
+    "spcr": _spcr,
     "firmware": _choice("bios", "uefi"),
     "cpu": _pattern(CPU_RE, "-cpu model"),
     "smp": _pattern(SMP_RE, "-smp argument"),
@@ -593,7 +627,8 @@ def verdict(scn, result, log_text, reason=""):
     want = {"pass": PASS, "fail": FAIL, "error": ERROR, "panic": PANIC}[scn.expect]
     if result != want:
         return FAILED, "expected %s, got %s" % (want, result) + (": " + reason if reason else "")
-    if scn.expect != "pass" and not re.search(scn.expect_log, log_text, re.MULTILINE):
+    # A pass may name a line it needs too (the SPCR scenario's console line).
+    if scn.expect_log and not re.search(scn.expect_log, log_text, re.MULTILINE):
         return FAILED, "%s as expected, but the log does not match /%s/" % (result, scn.expect_log)
     return OK, ""
 
@@ -884,10 +919,18 @@ def qemu_command(scn, run_dir, iso, vars_copy):
         accel = ["-accel", "tcg,thread=single"]
     else:
         accel = ["-accel", "tcg,thread=multi"]
-    cmd = [QEMU, "-machine", scn.machine] + accel + [
+    machine = scn.machine + ("," + scn.machine_opts if scn.machine_opts else "")
+    log = os.path.join(run_dir, "serial.log")
+    if scn.serial == "com1":
+        serial = ["-serial", "file:" + log]
+    else:
+        # No COM1 device at all (the port reads 0xff); the log's UART at
+        # 0x2f8 is isa-serial index 1.
+        serial = ["-serial", "none", "-chardev", "file,id=log,path=" + log,
+                  "-device", "isa-serial,index=1,chardev=log"]
+    cmd = [QEMU, "-machine", machine] + accel + [
         "-cpu", scn.cpu, "-smp", scn.smp, "-m", scn.memory,
-        "-display", "none", "-monitor", "none",
-        "-serial", "file:" + os.path.join(run_dir, "serial.log"),
+        "-display", "none", "-monitor", "none"] + serial + [
         "-no-reboot",
         "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
         "-cdrom", iso, "-boot", "d",
@@ -895,7 +938,17 @@ def qemu_command(scn, run_dir, iso, vars_copy):
     if scn.firmware == "uefi":
         cmd += ["-drive", "if=pflash,format=raw,readonly=on,file=" + OVMF_CODE,
                 "-drive", "if=pflash,format=raw,file=" + vars_copy]
+    if scn.spcr:
+        cmd += ["-acpitable", "file=" + os.path.join(run_dir, "spcr.bin")]
     return cmd + list(scn.qemu_extra)
+
+
+def write_acpi_tables(scn, run_dir):
+    """The table blobs that qemu_command() points -acpitable at."""
+    if scn.spcr:
+        mk = _mkspcr()
+        with open(os.path.join(run_dir, "spcr.bin"), "wb") as f:
+            f.write(mk.build_spcr(mk.parse_spec(scn.spcr)))
 
 
 def _tail(path, n):
@@ -980,6 +1033,7 @@ class Runner:
         if scn.firmware == "uefi":
             vars_copy = os.path.join(run_dir, "OVMF_VARS.fd")
             shutil.copyfile(OVMF_VARS, vars_copy)
+        write_acpi_tables(scn, run_dir)
         cmd = qemu_command(scn, os.path.abspath(run_dir), os.path.abspath(iso),
                            vars_copy and os.path.abspath(vars_copy))
         with open(os.path.join(run_dir, "cmd.txt"), "w") as f:
@@ -1552,6 +1606,30 @@ def _selftests():
         assert accel("") == "tcg,thread=multi"
         assert accel("qemu_extra = -icount shift=0\n") == "tcg,thread=single"
         assert accel("accel = kvm\n") == "kvm"
+
+    @test
+    def serial_spcr_machine_opts():
+        scn = parse_scenario("c2", "machine = q35\nmachine_opts = kernel-irqchip=split\n"
+                             "serial = com2\nspcr = io:0x2f8,baud=9600\n")
+        cmd = qemu_command(scn, "/r", "/r/boot.iso", None)
+        assert cmd[cmd.index("-machine") + 1] == "q35,kernel-irqchip=split"
+        assert cmd[cmd.index("-serial") + 1] == "none"
+        assert "isa-serial,index=1,chardev=log" in cmd
+        assert cmd[cmd.index("-acpitable") + 1] == "file=/r/spcr.bin"
+        plain = qemu_command(parse_scenario("c1", ""), "/r", "/r/boot.iso", None)
+        assert plain[plain.index("-serial") + 1] == "file:/r/serial.log"
+        assert "-acpitable" not in plain
+        table = _mkspcr().build_spcr(_mkspcr().parse_spec(scn.spcr))
+        assert table[:4] == b"SPCR" and len(table) == 80 and sum(table) & 0xff == 0
+        assert table[40:42] == bytes([1, 8]) and table[58] == 3
+        for bad in ("spcr = com2\n", "spcr = io:0x2f8,baud=1234\n", "serial = com3\n",
+                    "machine_opts = a b\n"):
+            try:
+                parse_scenario("f", bad, "f.scn")
+            except UsageError:
+                pass
+            else:
+                raise AssertionError("accepted: %r" % bad)
 
     @test
     def selection():

@@ -116,6 +116,74 @@ static void parse_madt(const struct sdt_header *h)
 	}
 }
 
+/*
+ * SPCR, Microsoft's Serial Port Console Redirection table (revisions 1-4;
+ * offsets from its specification):
+ *   36 interface type (a DBG2 serial subtype)  40 base address (GAS)
+ *   58 configured baud rate code  76 UART clock in Hz (revision 3+)
+ *   80 precise baud rate (revision 4+; overrides the code when non-zero)
+ * GAS: 40 address space (0 memory, 1 I/O), 41 bit width, 42 bit offset,
+ * 43 access size (1 byte .. 4 qword; 0 legacy: use the bit width),
+ * 44 64-bit address.
+ * Only 16550-compatible interfaces are taken: 0 (full 16550; in revision 1
+ * 16550), 1 (16550 subset; in revision 1 16450) and 0x12 (16550 with the
+ * register layout in the GAS). A base address of 0 means console
+ * redirection is off.
+ */
+static void parse_spcr(const struct sdt_header *h)
+{
+	const uint8_t *t = (const uint8_t *)h;
+	struct acpi_spcr *s = &acpi.spcr;
+	uint8_t type = t[36], space = t[40], bit_width = t[41], bit_offset = t[42];
+	uint8_t access = t[43], baud_code = t[58];
+	uint64_t address = *(const uint64_t *)(t + 44);
+	unsigned int bytes;
+
+	if (type != 0x00 && type != 0x01 && type != 0x12) {
+		printk("# acpi: SPCR names a UART of interface type 0x%x, not a 16550; ignored\n", type);
+		return;
+	}
+	if (!address) {
+		printk("# acpi: SPCR base address is 0 (console redirection off); ignored\n");
+		return;
+	}
+	if (space != 0 && space != 1) {
+		printk("# acpi: SPCR UART in address space %u (not memory or I/O); ignored\n", space);
+		return;
+	}
+	if (access >= 1 && access <= 4)
+		bytes = 1u << (access - 1);
+	else
+		bytes = bit_width >= 8 ? bit_width / 8u : 1u;
+	if (bytes != 1 && !(bytes == 4 && space == 0)) {
+		printk("# acpi: SPCR UART with %u-byte %s registers; not supported, ignored\n", bytes,
+		       space ? "I/O" : "memory");
+		return;
+	}
+	if (bit_offset) {
+		printk("# acpi: SPCR UART registers at bit offset %u; not supported, ignored\n",
+		       bit_offset);
+		return;
+	}
+
+	s->interface_type = type;
+	s->mmio = space == 0;
+	s->reg_bytes = (uint8_t)bytes;
+	s->address = address;
+	switch (baud_code) {
+	case 3: s->baud = 9600; break;
+	case 4: s->baud = 19200; break;
+	case 6: s->baud = 57600; break;
+	case 7: s->baud = 115200; break;
+	default: s->baud = 0; break;	/* 0 is "as is"; others are reserved */
+	}
+	if (h->revision >= 3)
+		s->clock_hz = *(const uint32_t *)(t + 76);
+	if (h->revision >= 4 && h->length >= 84 && *(const uint32_t *)(t + 80))
+		s->baud = *(const uint32_t *)(t + 80);
+	s->found = true;
+}
+
 /* \_S5 package: find "_S5_" in the DSDT and read the two SLP_TYP values
  * (a byte prefix 0x0a or a bare small constant). */
 static void parse_s5(const struct sdt_header *dsdt)
@@ -211,6 +279,8 @@ bool acpi_init(const uint8_t *rsdp_copy, unsigned int len)
 			acpi.hpet_phys = *(const uint64_t *)((const uint8_t *)h + 44);
 		} else if (!memcmp(h->sig, "FACP", 4) && h->length >= 116) {
 			parse_fadt(h);
+		} else if (!memcmp(h->sig, "SPCR", 4) && h->length >= 80 && !acpi.spcr.found) {
+			parse_spcr(h);
 		}
 	}
 	if (!madt || !acpi.nenabled) {

@@ -1,7 +1,7 @@
 /*
  * ACPI tables: RSDP (from GRUB, else the BIOS areas) -> XSDT or RSDT ->
  * MADT (CPUs and the local APIC address), HPET, FADT (power off and
- * reset registers). Checksums are verified; a table that fails is
+ * reset registers), SPCR (the firmware's serial console). Checksums are verified; a table that fails is
  * ignored with a message.
  */
 #ifndef ARCH_X86_ACPI_H
@@ -18,6 +18,17 @@ struct acpi_cpu {
 	bool enabled;		/* MADT Enabled flag: the CPU is usable now */
 	bool online_capable;	/* may be enabled later (hotplug); not started */
 	bool x2apic_entry;	/* from a type 9 entry */
+};
+
+/* The SPCR table's UART, when it is a 16550 the kernel can drive. */
+struct acpi_spcr {
+	bool found;
+	uint8_t interface_type;	/* DBG2 serial subtype: 0, 1 or 0x12 */
+	bool mmio;		/* system memory; else system I/O space */
+	uint8_t reg_bytes;	/* register width: 1, or 4 (MMIO only) */
+	uint64_t address;	/* I/O port or physical address */
+	uint32_t baud;		/* 0: keep what the firmware programmed */
+	uint32_t clock_hz;	/* UART input clock; 0: not given (1.8432 MHz) */
 };
 
 struct acpi_info {
@@ -37,6 +48,7 @@ struct acpi_info {
 	uint8_t reset_space;		/* GAS address space: 0 memory, 1 I/O */
 	uint64_t reset_addr;
 	uint8_t reset_value;
+	struct acpi_spcr spcr;
 };
 
 extern struct acpi_info acpi;

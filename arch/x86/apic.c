@@ -134,12 +134,21 @@ bool apic_icr_idle(void)
  * The xAPIC ICR is two registers: an interrupt between the two writes
  * that sends its own IPI would replace the destination, so interrupts
  * are off across the pair.
+ *
+ * x2APIC: the ICR is one MSR with a 32-bit destination. WRMSR to the
+ * x2APIC registers is not serializing, and the SDM allows it to complete
+ * before earlier stores are globally visible: the IPI could reach a CPU
+ * before the request it announces (a call queued by smp_call, a flag the
+ * handler reads). MFENCE then LFENCE (the SDM's sequence) drains the
+ * stores first. The xAPIC write needs nothing: it is an uncached store,
+ * ordered after the earlier stores like any store.
  */
 static void apic_send(uint32_t apic_id, uint32_t lo)
 {
 	uint64_t flags = irq_save();
 
 	if (x2apic) {
+		__asm__ volatile("mfence; lfence" : : : "memory");
 		wrmsr(0x830, ((uint64_t)apic_id << 32) | lo);
 	} else {
 		apic_icr_idle();

@@ -9,10 +9,11 @@
 uint64_t tsc_khz;
 uint64_t tsc_ns_mult, ns_tsc_mult;
 const char *tsc_source = "none";
+char tsc_error[128];
 static uint64_t tsc_boot;
 
-enum { CALIB_AUTO, CALIB_CPUID, CALIB_PIT, CALIB_HPET };
-static const char *const calib_names[] = { "auto", "cpuid", "pit", "hpet", NULL };
+enum { CALIB_AUTO, CALIB_CPUID, CALIB_CPUID16, CALIB_PIT, CALIB_HPET };
+static const char *const calib_names[] = { "auto", "cpuid", "cpuid16", "pit", "hpet", NULL };
 static int calib_choice;
 CMDLINE_ENUM(tsc_calib, calib_choice, calib_names, "TSC calibration source");
 
@@ -37,6 +38,21 @@ static uint64_t calib_cpuid(void)
 	if (!r.eax || !r.ebx || !r.ecx)
 		return 0;
 	return (uint64_t)r.ecx * r.ebx / r.eax / 1000;
+}
+
+/*
+ * CPUID leaf 16h, EAX[15:0]: the processor's base (nominal) frequency in
+ * MHz. Since Skylake Intel's TSC ticks at that rate; the figure is a whole
+ * number of MHz, so it may be off by up to 1 MHz (under 0.1% at 1 GHz and
+ * above), close enough for timeouts. Leaf 15h, when it names the crystal,
+ * is exact and comes first. AMD has no leaf 16h. A hypervisor may report
+ * its host's figure, or zeros.
+ */
+static uint64_t calib_cpuid16(void)
+{
+	if (cpu_features.max_leaf < 0x16)
+		return 0;
+	return (uint64_t)(cpuid(0x16, 0).eax & 0xffff) * 1000;
 }
 
 static uint64_t median(uint64_t *v, unsigned int n)
@@ -189,12 +205,45 @@ static uint64_t calib_hpet(void)
 	return n >= 3 ? median(samples, n) : 0;
 }
 
+/* Why the chosen source gave nothing, for the bail-out line. */
+static void describe_failure(void)
+{
+	const char *name = calib_names[calib_choice];
+	uint32_t max = cpu_features.max_leaf;
+
+	switch (calib_choice) {
+	case CALIB_CPUID:
+		snprintf(tsc_error, sizeof(tsc_error), "tsc_calib=%s: %s", name,
+			 max < 0x15 ? "no CPUID leaf 15h" : "CPUID leaf 15h does not give the crystal clock");
+		break;
+	case CALIB_CPUID16:
+		snprintf(tsc_error, sizeof(tsc_error), "tsc_calib=%s: %s (max basic leaf 0x%x)", name,
+			 max < 0x16 ? "no CPUID leaf 16h" : "CPUID leaf 16h reports no base frequency",
+			 max);
+		break;
+	case CALIB_PIT:
+		snprintf(tsc_error, sizeof(tsc_error), "tsc_calib=%s: the PIT does not count", name);
+		break;
+	case CALIB_HPET:
+		snprintf(tsc_error, sizeof(tsc_error), "tsc_calib=%s: %s", name,
+			 acpi_hpet_base() ? "the HPET does not count" : "no HPET in the ACPI tables");
+		break;
+	default:
+		snprintf(tsc_error, sizeof(tsc_error),
+			 "tsc_calib=%s: neither CPUID leaf 15h/16h, the PIT nor the HPET gave a rate", name);
+	}
+}
+
 bool tsc_init(void)
 {
 	tsc_boot = rdtsc();
 	if (calib_choice == CALIB_AUTO || calib_choice == CALIB_CPUID) {
 		tsc_khz = calib_cpuid();
 		tsc_source = "cpuid15";
+	}
+	if (!tsc_khz && (calib_choice == CALIB_AUTO || calib_choice == CALIB_CPUID16)) {
+		tsc_khz = calib_cpuid16();
+		tsc_source = "cpuid16";
 	}
 	if (!tsc_khz && (calib_choice == CALIB_AUTO || calib_choice == CALIB_PIT)) {
 		tsc_khz = calib_pit();
@@ -206,6 +255,7 @@ bool tsc_init(void)
 	}
 	bool ok = tsc_khz != 0;
 	if (!ok) {
+		describe_failure();
 		tsc_source = "none";
 		tsc_khz = 1000000;	/* keeps delays finite for the error path */
 	}

@@ -1,7 +1,9 @@
 /*
  * Time: the TSC is the clock. Its rate comes from CPUID leaf 15h when
- * the CPU reports the crystal, else from the PIT, else from the HPET;
- * tsc_calib= forces one path so each is testable.
+ * the CPU reports the crystal, else from leaf 16h (base frequency), else
+ * from the PIT, else from the HPET; tsc_calib= forces one path so each is
+ * testable. The kernel assumes the rate is constant (an invariant TSC,
+ * reported in the log header).
  */
 #ifndef ARCH_X86_TSC_H
 #define ARCH_X86_TSC_H
@@ -10,9 +12,10 @@
 #include <stdint.h>
 
 extern uint64_t tsc_khz;		/* (c) after tsc_init() */
-extern const char *tsc_source;		/* (c) "cpuid15", "pit", "hpet" */
+extern const char *tsc_source;		/* (c) "cpuid15", "cpuid16", "pit", "hpet" */
+extern char tsc_error[128];		/* (c) why tsc_init() failed */
 
-/* Returns false (with a message printed) if no method worked. */
+/* Returns false, with the reason in tsc_error, if no method worked. */
 bool tsc_init(void);
 
 /* Conversions are a multiply and a shift (32.32 fixed point factors set
