@@ -113,6 +113,7 @@ void pt_zap_reclaim(struct mm *mm, struct mmu_gather *tlb, uintptr_t start, uint
 			if (pte_none(e))
 				continue;
 			WRITE_ONCE(table[i], 0);
+			tlb_gather_range(tlb, s + i * PAGE_SIZE, s + (i + 1) * PAGE_SIZE);
 			struct page *p = phys_to_page(pte_addr(e));
 			if (p != zero_page)
 				tlb_gather_page(tlb, p);

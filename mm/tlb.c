@@ -28,13 +28,20 @@ static struct tlb_stats stats[MAX_CPUS] __cacheline_aligned;	/* (o) */
 
 struct flush_info {
 	struct mm *mm;
-	uintptr_t start, end;
+	uintptr_t start, end;		/* pages; start >= end: none */
+	const uintptr_t *table_va;	/* one address per freed table */
+	unsigned int ntable_va;
 	bool full;
 };
 
-/* On this CPU, drop mm's translations for the range (and the paging-
- * structure caches: INVLPG and a CR3 reload both clear them). Runs with
- * interrupts off. */
+/*
+ * On this CPU, drop mm's translations for the pages, and the paging-
+ * structure-cache entries leading to freed tables. INVLPG of an address
+ * drops the cached upper-level entries used to translate it (Intel drops
+ * them all, whatever the address; an INVLPG inside each freed table's
+ * span is what every vendor needs), so a freed table costs one INVLPG,
+ * not a CR3 reload. Runs with interrupts off.
+ */
 static void flush_local(void *arg)
 {
 	const struct flush_info *fi = arg;
@@ -50,11 +57,15 @@ static void flush_local(void *arg)
 	}
 	for (uintptr_t va = fi->start; va < fi->end; va += PAGE_SIZE)
 		invlpg(va);
+	for (unsigned int i = 0; i < fi->ntable_va; i++)
+		invlpg(fi->table_va[i]);
 }
 
-void flush_tlb_mm_range(struct mm *mm, uintptr_t start, uintptr_t end, bool tables)
+/* Flush fi on every CPU that may cache it (see flush_tlb_mm_range()). */
+static void flush_tlb(struct flush_info *fi, bool tables)
 {
-	struct flush_info fi = { mm, start, end, (end - start) / PAGE_SIZE > tlb_ceiling };
+	struct mm *mm = fi->mm;
+	uintptr_t start = fi->start, end = fi->end;
 	struct tlb_stats *st = &stats[smp_processor_id()];
 	struct cpumask targets;
 
@@ -104,22 +115,30 @@ void flush_tlb_mm_range(struct mm *mm, uintptr_t start, uintptr_t end, bool tabl
 		}
 	}
 	uint64_t flags = irq_save();
-	flush_local(&fi);
+	flush_local(fi);
 	irq_restore(flags);
 
 	st->shootdowns++;
-	if (fi.full)
+	if (fi->full)
 		st->full++;
 	else
 		st->ranged++;
-	st->pages_flushed += (end - start) / PAGE_SIZE;
+	if (start < end)
+		st->pages_flushed += (end - start) / PAGE_SIZE;
 	cpumask_clear_cpu(&targets, smp_processor_id());
 	if (injected(INJECT_SKIP_SHOOTDOWN))
 		return;
 	if (cpumask_weight(&targets)) {
 		st->ipis_sent += cpumask_weight(&targets);
-		smp_call_mask(&targets, flush_local, &fi);
+		smp_call_mask(&targets, flush_local, fi);
 	}
+}
+
+void flush_tlb_mm_range(struct mm *mm, uintptr_t start, uintptr_t end, bool tables)
+{
+	struct flush_info fi = { mm, start, end, NULL, 0, (end - start) / PAGE_SIZE > tlb_ceiling };
+
+	flush_tlb(&fi, tables);
 }
 
 void tlb_gather_init(struct mmu_gather *tlb, struct mm *mm)
@@ -153,7 +172,9 @@ void tlb_gather_page(struct mmu_gather *tlb, struct page *page)
 
 void tlb_gather_table(struct mmu_gather *tlb, struct page *table, uintptr_t start, uintptr_t end)
 {
-	tlb_gather_range(tlb, start, end);
+	(void)end;
+	if (tlb->ntables < TLB_TABLE_ADDRS)
+		tlb->table_va[tlb->ntables] = start;
 	tlb->freed_tables = true;
 	table->next = tlb->tables;
 	tlb->tables = table;
@@ -199,8 +220,17 @@ static void free_table(struct page *t)
 
 void tlb_flush_and_free(struct mmu_gather *tlb)
 {
-	if (tlb->start < tlb->end)
-		flush_tlb_mm_range(tlb->mm, tlb->start, tlb->end, tlb->freed_tables);
+	if (tlb->start < tlb->end || tlb->freed_tables) {
+		unsigned long pages = tlb->start < tlb->end ? (tlb->end - tlb->start) / PAGE_SIZE : 0;
+		struct flush_info fi = {
+			.mm = tlb->mm, .start = tlb->start, .end = tlb->end,
+			.table_va = tlb->table_va,
+			.ntable_va = tlb->freed_tables ? tlb->ntables : 0,
+			/* Past the ceiling, or more tables than we noted. */
+			.full = pages + tlb->ntables > tlb_ceiling || tlb->ntables > TLB_TABLE_ADDRS,
+		};
+		flush_tlb(&fi, tlb->freed_tables);
+	}
 	while (tlb->pages) {
 		struct page *p = tlb->pages;
 		tlb->pages = p->next;

@@ -23,19 +23,27 @@ enum pt_free_mode { PT_FREE_IPI, PT_FREE_RCU };
 extern int pt_free_mode;		/* (c) pt_free= */
 extern uint64_t tlb_ceiling;		/* (c) tlb_ceiling= pages */
 
+/* Freed tables whose spans a flush names one by one; more: full flush. */
+#define TLB_TABLE_ADDRS 8
+
 struct mmu_gather {
 	struct mm *mm;
-	uintptr_t start, end;		/* range to flush; start > end: none */
+	uintptr_t start, end;		/* pages that lost translations; start > end: none */
 	bool freed_tables;
+	/* An address in the span of each freed table: an INVLPG there drops
+	 * the paging-structure-cache entries that lead to the table. */
+	uintptr_t table_va[TLB_TABLE_ADDRS];
 	struct page *pages;		/* list through page->next */
 	struct page *tables;
 	unsigned long npages, ntables;
 };
 
 void tlb_gather_init(struct mmu_gather *tlb, struct mm *mm);
-/* Note that [start, end) lost translations. */
+/* Note that the pages [start, end) lost their translations. */
 void tlb_gather_range(struct mmu_gather *tlb, uintptr_t start, uintptr_t end);
 void tlb_gather_page(struct mmu_gather *tlb, struct page *page);
+/* table was unhooked; it translated [start, end). The PTEs it held were
+ * cleared and gathered with tlb_gather_range() already. */
 void tlb_gather_table(struct mmu_gather *tlb, struct page *table, uintptr_t start, uintptr_t end);
 /* Flush what was gathered, then free the pages (and tables, per
  * pt_free). Leaves the gather empty for reuse. */
