@@ -3,10 +3,12 @@
  *
  * munmap follows the rule of mm/tlb.h, in this order:
  *   write-lock -> publish the VMA array without the range -> clear PTEs
- *   under each PTL, gathering pages -> shootdown -> free pages -> unhook
- *   empty tables, gathering them -> shootdown (paging-structure caches,
- *   lazy CPUs; every CPU under pt_free=ipi) -> free tables per pt_free ->
- *   write-unlock.
+ *   under each PTL, gathering pages -> unhook empty tables, gathering
+ *   them -> one shootdown for both (pages, paging-structure caches; lazy
+ *   CPUs too when tables went, every CPU under pt_free=ipi) -> free pages,
+ *   and tables per pt_free -> write-unlock.
+ * Nothing is freed before the one flush that covers it, so the pages and
+ * the tables share it: one IPI per target CPU per munmap, not two.
  * Publishing before zapping is what a speculative fault relies on
  * (mm/spf.c): mprotect too publishes its new VMAs before touching PTEs.
  */
@@ -56,7 +58,6 @@ static long unmap_locked(struct mm *mm, uintptr_t start, uintptr_t end)
 		return err;
 	tlb_gather_init(&tlb, mm);
 	pt_zap_range(mm, &tlb, start, end);
-	tlb_flush_and_free(&tlb);
 	pt_free_empty_tables(mm, &tlb, start, end);
 	tlb_flush_and_free(&tlb);
 	check_no_ptes(mm, start, end);
