@@ -113,6 +113,66 @@ static void basics(void)
 	}
 }
 
+/*
+ * What an interrupt costs the CPU it lands on: another CPU times a fixed
+ * loop of work, alone and then while this one keeps calling it (each call
+ * an IPI and an ack). The time the loop lost, divided by the calls it
+ * took, is the cost of receiving one (delivery, handler, return), the
+ * figure behind a shootdown's cost to the CPUs it interrupts.
+ */
+static struct {
+	int go, done;			/* (a) */
+	uint64_t ns;
+} recv;
+
+static void recv_loop(void *arg)
+{
+	volatile uint64_t x = 0;
+	(void)arg;
+	while (!load_acquire(&recv.go))
+		cpu_relax();
+	uint64_t t0 = rdtsc_ordered();
+	for (unsigned int i = 0; i < 2000000; i++)
+		x += i;
+	recv.ns = tsc_to_ns(rdtsc_ordered() - t0);
+	store_release(&recv.done, 1);
+}
+
+static void ipi_receive(void)
+{
+	uint64_t alone = 0, loaded = 0, calls = 0;
+	unsigned int o = other_cpu();
+	struct cpumask one;
+
+	if (nr_cpus_online < 2) {
+		ktap_skip("needs 2 CPUs");
+		return;
+	}
+	cpumask_zero(&one);
+	cpumask_set(&one, o);
+	for (int pass = 0; pass < 2; pass++) {
+		recv.go = recv.done = 0;
+		workers_start(&one, recv_loop, NULL);
+		mdelay(2);
+		store_release(&recv.go, 1);
+		while (!load_acquire(&recv.done))
+			if (pass) {
+				smp_call_on(o, noop, NULL);
+				calls++;
+			} else {
+				cpu_relax();
+			}
+		workers_wait(&one, 0);
+		*(pass ? &loaded : &alone) = recv.ns;
+	}
+	KTAP_ASSERT(calls > 0, "no call landed during the loop");
+	uint64_t per = loaded > alone ? (loaded - alone) / calls : 0;
+	bench_line("ipi_receive", per, "ns", "");
+	ktap_diag("ipi_receive: loop %llu us alone, %llu us under %llu calls",
+		  (unsigned long long)alone / 1000, (unsigned long long)loaded / 1000,
+		  (unsigned long long)calls);
+}
+
 /* --- faults ------------------------------------------------------------- */
 
 #define FAULT_PAGES 511		/* one PTE table's worth after its first page */
@@ -151,8 +211,17 @@ static void minor_fault(void)
 	mm_destroy(mm);
 }
 
+/*
+ * writer=1: one more CPU maps, touches and unmaps an unrelated page in
+ * the faulters' mm (mmap_lock for write, replaced VMA arrays, and a
+ * shootdown that interrupts every faulter). writer=elsewhere: the same
+ * loop in an address space of its own, which reaches the faulters with
+ * nothing but the machine's shared resources: the difference between the
+ * two is what the shootdowns cost them.
+ */
 struct tput {
 	struct mm *mm;
+	struct mm *writer_mm;		/* the writer's: mm, or one of its own */
 	struct cpumask faulters;
 	unsigned int writer;		/* MAX_CPUS: none */
 	int go, done;			/* (a) */
@@ -164,21 +233,20 @@ static void tput_worker(void *arg)
 	struct tput *t = arg;
 	unsigned int me = smp_processor_id();
 
-	mm_switch(t->mm);
 	if (me == t->writer) {
-		/* Map, touch, unmap an unrelated page: mmap_lock for write,
-		 * replaced VMA arrays, shootdowns. */
+		mm_switch(t->writer_mm);
 		while (!load_acquire(&t->go))
 			cpu_relax();
 		while (load_acquire(&t->done) < (int)cpumask_weight(&t->faulters)) {
-			long a = vm_mmap(t->mm, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, 0);
+			long a = vm_mmap(t->writer_mm, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, 0);
 			if (a > 0) {
 				user_write_u64(a, 1);
-				vm_munmap(t->mm, a, PAGE_SIZE);
+				vm_munmap(t->writer_mm, a, PAGE_SIZE);
 			}
 		}
 		return;
 	}
+	mm_switch(t->mm);
 	uintptr_t base = t->base + (uintptr_t)me * 2 * LARGE_PAGE_SIZE;
 	user_write_u64(base, 1);		/* tables */
 	user_write_u64(base + LARGE_PAGE_SIZE, 1);
@@ -200,12 +268,16 @@ static void fault_throughput(void)
 	for (int path = 0; path < 2; path++) {
 		spf_enabled = path == 0;
 		for (unsigned int n = 1; n <= maxc; n++) {
-			for (int writer = 0; writer <= (nr_cpus_online > n ? 1 : 0); writer++) {
+			/* writer 2 is writer=elsewhere, measured for spf only */
+			int writers = nr_cpus_online > n ? (path == 0 ? 3 : 2) : 1;
+			for (int writer = 0; writer < writers; writer++) {
 				struct cpumask all;
 				unsigned int c, k = 0;
 				memset(&t, 0, sizeof(t));
 				t.mm = mm_create();
 				KTAP_ASSERT(t.mm, "out of memory");
+				t.writer_mm = writer == 2 ? mm_create() : t.mm;
+				KTAP_ASSERT(t.writer_mm, "out of memory");
 				t.writer = MAX_CPUS;
 				cpumask_zero(&all);
 				for_each_online_cpu(c) {
@@ -223,6 +295,8 @@ static void fault_throughput(void)
 				unsigned int me = smp_processor_id();
 				bool me_in = cpumask_test(&all, me);
 				cpumask_clear_cpu(&all, me);
+				struct tlb_stats ts0, ts1;
+				tlb_stats_get(&ts0);
 				workers_start(&all, tput_worker, &t);
 				mdelay(5);
 				uint64_t t0 = rdtsc_ordered();
@@ -235,12 +309,24 @@ static void fault_throughput(void)
 				workers_wait(&all, 0);
 				uint64_t faults = (uint64_t)n * 1022;
 				char keys[64];
-				snprintf(keys, sizeof(keys), "cpus=%u writer=%d path=%s", n, writer,
+				snprintf(keys, sizeof(keys), "cpus=%u writer=%s path=%s", n,
+					 writer == 2 ? "elsewhere" : writer ? "1" : "0",
 					 path == 0 ? "spf" : "locked");
 				uint64_t rate = faults * 1000000000ull / (ns ? ns : 1);
 				bench_line("fault_throughput", rate, "faults/s", keys);
+				if (writer) {
+					/* The writer's shootdowns, per faulter: each
+					 * interrupts every faulter once. */
+					char wk[96];
+					tlb_stats_get(&ts1);
+					snprintf(wk, sizeof(wk), "%s faults=%u", keys, 1022u);
+					bench_line("writer_ipis", (ts1.ipis_sent - ts0.ipis_sent) / n,
+						   "count", wk);
+				}
 				if (rate < slowest)
 					slowest = rate;
+				if (t.writer_mm != t.mm)
+					mm_destroy(t.writer_mm);
 				mm_destroy(t.mm);
 			}
 		}
@@ -480,6 +566,7 @@ static void rcu_read(void)
 
 static const struct ktap_case bench_cases[] = {
 	KTAP_CASE(basics),
+	KTAP_CASE(ipi_receive),
 	KTAP_CASE(minor_fault),
 	KTAP_CASE(fault_throughput),
 	KTAP_CASE(shootdown),
