@@ -15,8 +15,8 @@
  *   write_lock                        enter walker protection
  *   publish a VMA array without V     find V (id i) at addr; note prot
  *   lock PTL; clear PTEs; unlock PTL  walk; read PTE (none)
- *   flush; free pages                 allocate a page
- *   unhook tables; flush;             trylock PTL
+ *   unhook empty tables               allocate a page
+ *   flush; free pages;                trylock PTL
  *   free tables (after IPI or GP)     if the array now maps addr to an
  *   write_unlock                          id other than i: fall back
  *                                     if *pmd changed or PTE not none:
