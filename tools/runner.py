@@ -894,8 +894,12 @@ def build_cmdline(scn, seed):
     return " ".join(parts)
 
 
+# all_video as in boot/grub.cfg: the kernel gets a framebuffer where the
+# firmware has one (OVMF always does), so runs exercise the screen console
+# as a user's boot does.
 GRUB_CFG = """set timeout=0
 set default=0
+insmod all_video
 menuentry "mmtorture" {
     multiboot2 /boot/mmtorture.elf %s
     boot
