@@ -267,6 +267,12 @@ void free_pages(struct page *p, unsigned int order)
 			     (unsigned long)pfn, p->type);
 		return;
 	}
+	/* The count first: a walker that reads poison (or what a reuse
+	 * wrote later) and then the count sees it moved (x86 keeps stores
+	 * in order; the compiler barrier keeps them there). */
+	for (unsigned long i = 0; i < (1ul << order); i++)
+		store_relaxed(&p[i].frees, p[i].frees + 1);
+	barrier();
 	poison_fill(p, order);
 
 	uint64_t flags = irq_save();

@@ -43,7 +43,11 @@ struct page {
 	uint8_t order;			/* (z) of a free buddy block */
 	uint8_t type;			/* (t) enum page_type */
 	uint16_t pad;
-	uint32_t pad2;
+	/* (a) Bumped each time the page is freed, before its poison is
+	 * written: a lockless walker that reads it before and after reading
+	 * from the page knows whether the page was freed in between, even
+	 * if it was already reused and holds valid-looking data. */
+	uint32_t frees;
 	struct page *next, *prev;	/* (z) free lists; (t) owner's lists */
 	spinlock_t ptl;			/* page-table lock for PTE tables */
 	uint32_t pad3;

@@ -134,20 +134,59 @@ static void report_uaf(const char *who, struct mm *mm, uintptr_t addr, const pte
 }
 
 /*
- * Walk to the PTE of addr with single reads. Returns the PTE pointer and
- * the PMD entry's address and value, or NULL (missing level, huge page,
- * or poison). Walker protection held.
+ * A table the walker holds, and its free count when the walker took it
+ * (struct page.frees). The top table lives as long as the mm: page NULL.
+ */
+struct held_table {
+	struct page *page;
+	uint32_t frees;
+};
+
+/*
+ * Was the held table freed since the walker took it? Called after each
+ * read from it: the read comes first (x86 does not reorder loads; the
+ * compiler barrier keeps the order), the free count is bumped before the
+ * page is poisoned or reused, so a read that saw either sees the count
+ * moved. This catches a free the walker's protection should have held
+ * off even when the page was reused as a table at once and the read
+ * looked valid. A working protection never trips it: nothing frees the
+ * table between the parent read that found it and the end of the walk.
+ */
+static bool held_table_freed(const char *who, struct mm *mm, uintptr_t addr,
+			     const struct held_table *h, unsigned int level)
+{
+	barrier();
+	if (!h->page || load_relaxed(&h->page->frees) == h->frees)
+		return false;
+	report_error("uaf_table", "cpu %u: %s of %lx in mm %u: table page pfn 0x%lx (level %u) was "
+		     "freed while the walk held it (its free count moved from %u to %u) under " WALK_FMT,
+		     smp_processor_id(), who, addr, mm->id,
+		     (unsigned long)(page_to_phys(h->page) >> PAGE_SHIFT), level, h->frees,
+		     load_relaxed(&h->page->frees), WALK_ARGS);
+	return true;
+}
+
+/*
+ * Walk to the PTE of addr with single reads. Returns the PTE pointer, the
+ * PTE table as held (*held: recheck it after reading the PTE) and the PMD
+ * entry's address and value, or NULL (missing level, huge page, or a
+ * freed table). Walker protection held.
  */
 static pte_t *walk_lockless(struct mm *mm, uintptr_t addr, const char *who, enum spf_point at,
-			    pte_t **pmdp, pte_t *pmdval, bool *poisoned)
+			    pte_t **pmdp, pte_t *pmdval, struct held_table *held, bool *poisoned)
 {
 	pte_t *table = phys_to_virt(mm->pgd);
 	struct spf_hook_ctx ctx = { .mm = mm, .addr = addr };
+	struct held_table h = { NULL, 0 };
 
 	*poisoned = false;
 	for (unsigned int level = pt_levels; level > 1; level--) {
 		pte_t *ep = &table[pt_index(addr, level)];
 		pte_t e = READ_ONCE(*ep);
+		if (held_table_freed(who, mm, addr, &h, level)) {
+			*poisoned = true;
+			return NULL;
+		}
 		if (e == PAGE_POISON) {
 			report_uaf(who, mm, addr, table, level);
 			*poisoned = true;
@@ -172,11 +211,14 @@ static pte_t *walk_lockless(struct mm *mm, uintptr_t addr, const char *who, enum
 			*pmdval = e;
 		}
 		table = table_of(e);
+		h.page = phys_to_page(pte_addr(e));
+		h.frees = load_relaxed(&h.page->frees);
 		if (spf_test_hook) {
 			ctx.level = level - 1;
 			spf_test_hook(at, &ctx);
 		}
 	}
+	*held = h;
 	return &table[pt_index(addr, 1)];
 }
 
@@ -203,6 +245,7 @@ enum spf_result spf_handle_fault(struct mm *mm, uintptr_t addr, bool write)
 	enum spf_stat why;
 	unsigned int vprot;
 	uint64_t vid;
+	struct held_table held;
 	bool poisoned;
 
 	addr &= PAGE_MASK;
@@ -230,12 +273,17 @@ enum spf_result spf_handle_fault(struct mm *mm, uintptr_t addr, bool write)
 		goto fallback;
 	}
 
-	ptep = walk_lockless(mm, addr, "speculative fault", SPF_AT_WALK_LEVEL, &pmdp, &pmdval, &poisoned);
+	ptep = walk_lockless(mm, addr, "speculative fault", SPF_AT_WALK_LEVEL, &pmdp, &pmdval, &held,
+			     &poisoned);
 	if (!ptep) {
 		why = poisoned ? SPF_FB_POISON : SPF_FB_NOPT;
 		goto fallback;
 	}
 	pte = READ_ONCE(*ptep);
+	if (held_table_freed("speculative fault", mm, addr, &held, 1)) {
+		why = SPF_FB_POISON;
+		goto fallback;
+	}
 	if (pte == PAGE_POISON) {
 		report_uaf("speculative fault", mm, addr, ptep - pt_index(addr, 1), 1);
 		why = SPF_FB_POISON;
@@ -331,16 +379,20 @@ static bool page_try_get(struct page *p)
 int gup_fast(struct mm *mm, uintptr_t addr, bool write, struct page **page)
 {
 	pte_t *pmdp, pmdval, *ptep, pte;
+	struct held_table held;
 	bool poisoned;
 	int ret = -EFAULT;
 	uint64_t flags = irq_save();
 
 	if (spf_walk_mode == SPF_WALK_RCU)
 		rcu_read_lock();
-	ptep = walk_lockless(mm, addr & PAGE_MASK, "gup_fast", SPF_AT_GUP_WALK, &pmdp, &pmdval, &poisoned);
+	ptep = walk_lockless(mm, addr & PAGE_MASK, "gup_fast", SPF_AT_GUP_WALK, &pmdp, &pmdval, &held,
+			     &poisoned);
 	if (!ptep)
 		goto out;
 	pte = READ_ONCE(*ptep);
+	if (held_table_freed("gup_fast", mm, addr, &held, 1))
+		goto out;
 	if (pte == PAGE_POISON) {
 		report_uaf("gup_fast", mm, addr, ptep - pt_index(addr, 1), 1);
 		goto out;
