@@ -505,6 +505,11 @@ def evaluate(run):
                         "per faulter, %s lost per IPI taken" % (fmt_num(k), fmt_time(lost / k)))
                 if recv is not None:
                     text += " (ipi_receive, a CPU in a plain loop: %s)" % recv
+                    if lost / k > 10 * recv.value and oversubscribed(run):
+                        text += ("; far more than taking an interrupt costs: the writer's shootdown "
+                                 "waits for every faulter's answer, and with more busy vCPUs than host "
+                                 "cores it spins while a faulter is descheduled, on a core that "
+                                 "faulter needs")
                 parts.append(text)
             if parts:
                 parts.append("the shootdown is required (x86 may cache any present translation); "
