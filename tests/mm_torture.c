@@ -27,12 +27,15 @@
 #include "kernel/atomic.h"
 #include "kernel/percpu.h"
 #include "kernel/prng.h"
+#include "kernel/rcu.h"
 #include "kernel/report.h"
 #include "kernel/string.h"
 #include "kernel/worker.h"
 #include "mm/mm.h"
+#include "mm/pgtable.h"
 #include "mm/spf.h"
 #include "mm/tlb.h"
+#include "mm/vma.h"
 #include "tests/ktap.h"
 #include "tests/torture.h"
 
@@ -68,6 +71,34 @@ static bool tagged(unsigned int page)
 	return page % 4 == 0;
 }
 
+/*
+ * A range munmap removed has no PTE until it is mapped again: one found
+ * here was installed after the munmap's zap by a fault that did not see
+ * its VMA go (or was missed by the zap). The owner checks just before it
+ * maps the range again, the last moment such a PTE is told apart from
+ * the new mapping's.
+ */
+static void check_dead_range(struct mm *mm, const struct trange *t)
+{
+	mmap_read_lock(mm);
+	for (unsigned int i = 0; i < t->npages; i++) {
+		uintptr_t va = t->addr + i * PAGE_SIZE;
+		struct page *pt;
+		pte_t *pte = pt_walk_lock(mm, va, false, &pt);
+		if (!pte)
+			continue;
+		pte_t v = READ_ONCE(*pte);
+		spin_unlock(&pt->ptl);
+		if (!pte_none(v)) {
+			report_error("stale_tlb", "cpu %u: %lx is mapped (PTE %lx) while its range is "
+				     "unmapped (since generation %llu): installed after munmap zapped it",
+				     smp_processor_id(), va, v, (unsigned long long)GEN(t->state));
+			break;
+		}
+	}
+	mmap_read_unlock(mm);
+}
+
 /* Owner: move the range one step on. */
 static void range_step(struct mm *mm, struct trange *t, struct prng *r)
 {
@@ -76,6 +107,7 @@ static void range_step(struct mm *mm, struct trange *t, struct prng *r)
 
 	switch (PH(s)) {
 	case PH_DEAD:
+		check_dead_range(mm, t);
 		g++;
 		publish(t, g, PH_MAPPING);
 		if (vm_mmap(mm, t->addr, len, PROT_READ | PROT_WRITE, MAP_FIXED) < 0) {
@@ -157,15 +189,58 @@ static void range_check_read(struct trange *t, unsigned int i, const char *who)
 /* Delays inside the speculative path widen its race windows. */
 static struct prng hook_rng[MAX_CPUS];
 static struct mm *hooked_mm;
+static bool hook_waits_for_unmap;	/* (c) while the hook is on: unmap_torture */
+
+/*
+ * unmap_torture: now and then a fault about to commit waits for the
+ * mapper to unmap its range: until the VMA is gone from the published
+ * array, then until a shootdown has started (munmap zaps the PTEs before
+ * it flushes) or 1 ms has passed (a range with no PTE needs no flush);
+ * 3 ms in all at most. Random delays alone rarely line a commit up after
+ * that zap. A fault that then commits without rechecking its VMA leaves a
+ * PTE in an unmapped range (munmap's own check or check_dead_range()
+ * reports it); a correct one sees the VMA gone and falls back.
+ */
+static void wait_for_unmap(struct mm *mm, uintptr_t addr)
+{
+	uint64_t end = rdtsc() + ns_to_tsc(3000000);
+	struct tlb_stats s0, s1;
+	bool gone = false;
+
+	while (rdtsc() < end) {
+		if (!gone) {
+			rcu_read_lock();
+			gone = !vma_find(mm, addr);
+			rcu_read_unlock();
+			if (gone) {
+				tlb_stats_get(&s0);
+				uint64_t soon = rdtsc() + ns_to_tsc(1000000);
+				if (soon < end)
+					end = soon;
+			}
+		} else {
+			tlb_stats_get(&s1);
+			if (s1.shootdowns != s0.shootdowns)
+				return;
+		}
+		cpu_relax();
+	}
+}
 
 static void torture_hook(enum spf_point at, const struct spf_hook_ctx *ctx)
 {
+	struct prng *r = &hook_rng[smp_processor_id()];
+
 	if (ctx->mm != hooked_mm)
 		return;
+	if (at == SPF_AT_BEFORE_COMMIT && hook_waits_for_unmap && prng_below(r, 4) == 0) {
+		wait_for_unmap(ctx->mm, ctx->addr);
+		return;
+	}
 	/* Long holds where a writer can slip in: between loading the VMA
 	 * array and reading it, and before the commit. */
 	bool window = at == SPF_AT_BEFORE_COMMIT || at == SPF_AT_VMA_LOOKUP;
-	torture_delay(&hook_rng[smp_processor_id()], window ? 2000000 : 100000);
+	torture_delay(r, window ? 2000000 : 100000);
 }
 
 static void hooks_on(struct mm *mm)
@@ -182,6 +257,7 @@ static void hooks_off(void)
 {
 	spf_test_hook = NULL;
 	hooked_mm = NULL;
+	hook_waits_for_unmap = false;
 }
 
 /* ---- fault_torture: every CPU faults every page ---------------------------
@@ -321,6 +397,28 @@ static struct {
 	unsigned long steps, reads[MAX_CPUS];
 } ut;
 
+/*
+ * Now and then a reader holds a translation across the munmap of its
+ * range: it reads a tagged page (its TLB now caches the translation),
+ * then with interrupts off, so that the munmap's flush waits for it,
+ * waits for the range to be unmapped (wait_for_unmap()) and reads the
+ * page again. Through the cached translation it must still see the tag:
+ * munmap frees the page only after the flush. A page freed before the
+ * flush reads as poison (wrong_data).
+ */
+static void read_across_unmap(struct trange *t, unsigned int i)
+{
+	uintptr_t addr = t->addr + i * PAGE_SIZE;
+	uint64_t v;
+
+	if (PH(load_acquire(&t->state)) != PH_LIVE || user_read_u64(addr, &v))
+		return;
+	uint64_t flags = irq_save();
+	wait_for_unmap(ut.mm, addr);
+	range_check_read(t, i, "unmap_torture");
+	irq_restore(flags);
+}
+
 static void unmap_worker(void *arg)
 {
 	unsigned int me = smp_processor_id();
@@ -345,7 +443,10 @@ static void unmap_worker(void *arg)
 		unsigned int i = prng_below(&rng, t->npages);
 		if (prng_below(&rng, 2))
 			i &= ~3u;
-		range_check_read(t, i, "unmap_torture");
+		if (tagged(i) && prng_below(&rng, 1024) == 0)
+			read_across_unmap(t, i);
+		else
+			range_check_read(t, i, "unmap_torture");
 		ut.reads[me]++;
 	}
 }
@@ -372,6 +473,7 @@ static void unmap_torture_run(void)
 		ut.r[i].state = STATE(0, PH_DEAD);
 	}
 	spf_stats_get(s0);
+	hook_waits_for_unmap = true;
 	hooks_on(ut.mm);
 	ut.end_tsc = torture_end_tsc();
 	workers_run_all(unmap_worker, NULL, (torture_duration_s + 60) * 1000000000ull);
