@@ -223,9 +223,7 @@ cmdline_has_la57_off:
 	lea ebp, [esi + ecx]		; EBP: end of the string
 	add esi, 8			; ESI: scan position
 .next_word:
-	cmp esi, ebp
-	jae .absent
-	mov al, [esi]
+	call .peek
 	test al, al
 	jz .absent
 	cmp al, ' '
@@ -246,17 +244,13 @@ cmdline_has_la57_off:
 	inc edi
 	jmp .compare_next
 .word_end:
-	cmp esi, ebp
-	jae .present
-	mov al, [esi]
+	call .peek
 	test al, al
 	jz .present
 	cmp al, ' '
 	je .present
 .skip_word:
-	cmp esi, ebp
-	jae .absent
-	mov al, [esi]
+	call .peek
 	test al, al
 	jz .absent
 	cmp al, ' '
@@ -270,6 +264,14 @@ cmdline_has_la57_off:
 .absent:
 	popad
 	clc
+	ret
+; AL = the byte at ESI, or 0 at the end of the string (ESI >= EBP).
+.peek:
+	xor eax, eax
+	cmp esi, ebp
+	jae .peek_end
+	mov al, [esi]
+.peek_end:
 	ret
 
 bits 64
