@@ -125,7 +125,7 @@ void pt_zap_reclaim(struct mm *mm, struct mmu_gather *tlb, uintptr_t start, uint
 		WRITE_ONCE(*pmd_entry(mm, s), 0);
 		atomic_dec(&mm->nr_tables);
 		spin_unlock(&tp->ptl);
-		tlb_gather_table(tlb, tp, s, s + LARGE_PAGE_SIZE);
+		tlb_gather_table(tlb, tp, s);
 	}
 }
 
@@ -221,7 +221,7 @@ static void free_level(struct mm *mm, struct mmu_gather *tlb, pte_t *table, unsi
 		}
 		WRITE_ONCE(table[i], 0);
 		atomic_dec(&mm->nr_tables);
-		tlb_gather_table(tlb, virt_to_page(child), s, e);
+		tlb_gather_table(tlb, virt_to_page(child), s);
 	}
 }
 

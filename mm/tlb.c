@@ -146,7 +146,6 @@ void tlb_gather_init(struct mmu_gather *tlb, struct mm *mm)
 	tlb->mm = mm;
 	tlb->start = UINTPTR_MAX;
 	tlb->end = 0;
-	tlb->freed_tables = false;
 	tlb->pages = tlb->tables = NULL;
 	tlb->npages = tlb->ntables = 0;
 }
@@ -170,12 +169,10 @@ void tlb_gather_page(struct mmu_gather *tlb, struct page *page)
 	tlb->npages++;
 }
 
-void tlb_gather_table(struct mmu_gather *tlb, struct page *table, uintptr_t start, uintptr_t end)
+void tlb_gather_table(struct mmu_gather *tlb, struct page *table, uintptr_t va)
 {
-	(void)end;
 	if (tlb->ntables < TLB_TABLE_ADDRS)
-		tlb->table_va[tlb->ntables] = start;
-	tlb->freed_tables = true;
+		tlb->table_va[tlb->ntables] = va;
 	table->next = tlb->tables;
 	tlb->tables = table;
 	tlb->ntables++;
@@ -220,16 +217,17 @@ static void free_table(struct page *t)
 
 void tlb_flush_and_free(struct mmu_gather *tlb)
 {
-	if (tlb->start < tlb->end || tlb->freed_tables) {
+	if (tlb->start < tlb->end || tlb->ntables) {
 		unsigned long pages = tlb->start < tlb->end ? (tlb->end - tlb->start) / PAGE_SIZE : 0;
+		/* Past the ceiling, or more tables than we noted: CR3. */
+		bool full = pages + tlb->ntables > tlb_ceiling || tlb->ntables > TLB_TABLE_ADDRS;
 		struct flush_info fi = {
 			.mm = tlb->mm, .start = tlb->start, .end = tlb->end,
 			.table_va = tlb->table_va,
-			.ntable_va = tlb->freed_tables ? tlb->ntables : 0,
-			/* Past the ceiling, or more tables than we noted. */
-			.full = pages + tlb->ntables > tlb_ceiling || tlb->ntables > TLB_TABLE_ADDRS,
+			.ntable_va = full ? 0 : tlb->ntables,
+			.full = full,
 		};
-		flush_tlb(&fi, tlb->freed_tables);
+		flush_tlb(&fi, tlb->ntables > 0);
 	}
 	while (tlb->pages) {
 		struct page *p = tlb->pages;

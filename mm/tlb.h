@@ -29,9 +29,9 @@ extern uint64_t tlb_ceiling;		/* (c) tlb_ceiling= pages */
 struct mmu_gather {
 	struct mm *mm;
 	uintptr_t start, end;		/* pages that lost translations; start > end: none */
-	bool freed_tables;
-	/* An address in the span of each freed table: an INVLPG there drops
-	 * the paging-structure-cache entries that lead to the table. */
+	/* An address in the span of each freed table (the first
+	 * TLB_TABLE_ADDRS of ntables): an INVLPG there drops the
+	 * paging-structure-cache entries that lead to the table. */
 	uintptr_t table_va[TLB_TABLE_ADDRS];
 	struct page *pages;		/* list through page->next */
 	struct page *tables;
@@ -42,9 +42,9 @@ void tlb_gather_init(struct mmu_gather *tlb, struct mm *mm);
 /* Note that the pages [start, end) lost their translations. */
 void tlb_gather_range(struct mmu_gather *tlb, uintptr_t start, uintptr_t end);
 void tlb_gather_page(struct mmu_gather *tlb, struct page *page);
-/* table was unhooked; it translated [start, end). The PTEs it held were
- * cleared and gathered with tlb_gather_range() already. */
-void tlb_gather_table(struct mmu_gather *tlb, struct page *table, uintptr_t start, uintptr_t end);
+/* table was unhooked; va is an address it translated. The PTEs it held
+ * were cleared and gathered with tlb_gather_range() already. */
+void tlb_gather_table(struct mmu_gather *tlb, struct page *table, uintptr_t va);
 /* Flush what was gathered, then free the pages (and tables, per
  * pt_free). Leaves the gather empty for reuse. */
 void tlb_flush_and_free(struct mmu_gather *tlb);
