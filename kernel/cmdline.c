@@ -12,6 +12,11 @@ static const char *memchr_local(const char *s, char c, size_t n)
 	return NULL;
 }
 
+static const char *choice(const struct cmdline_opt *o, int i)
+{
+	return o->choices ? o->choices[i] : o->choice_fn(i);
+}
+
 static const struct cmdline_opt *find_opt(const char *key, size_t klen)
 {
 	for (const struct cmdline_opt *o = __cmdline_opts_start; o < __cmdline_opts_end; o++)
@@ -37,19 +42,19 @@ static int apply(const struct cmdline_opt *o, const char *word, size_t wlen,
 		*(uint64_t *)o->var = v;
 		break;
 	case OPT_ENUM:
-		for (int i = 0; o->choices[i]; i++) {
-			if (strlen(o->choices[i]) == vlen && !strncmp(o->choices[i], val, vlen)) {
+		for (int i = 0; choice(o, i); i++) {
+			if (strlen(choice(o, i)) == vlen && !strncmp(choice(o, i), val, vlen)) {
 				*(int *)o->var = i;
 				goto done;
 			}
 		}
 		{
-			char list[256];
+			char list[320];
 			size_t n = 0;
 			list[0] = 0;
-			for (int i = 0; o->choices[i]; i++)
+			for (int i = 0; choice(o, i); i++)
 				n += snprintf(list + n, n < sizeof(list) ? sizeof(list) - n : 0, "%s%s",
-					      i ? "|" : "", o->choices[i]);
+					      i ? "|" : "", choice(o, i));
 			snprintf(err, errlen, "bad value in '%.*s': %s expects one of %s",
 				 (int)wlen, word, o->name, list);
 		}
@@ -66,6 +71,8 @@ static int apply(const struct cmdline_opt *o, const char *word, size_t wlen,
 done:
 	if (o->set)
 		*o->set = true;
+	if (o->on_set)
+		o->on_set();
 	return 0;
 }
 
@@ -83,7 +90,7 @@ bool cmdline_parse(const char *s, char *err, size_t errlen)
 			s++;
 		size_t wlen = s - word;
 		const char *eq = memchr_local(word, '=', wlen);
-		char e[200];
+		char e[400];
 
 		if (!eq) {
 			snprintf(e, sizeof(e), "option without '=': '%.*s'", (int)wlen, word);

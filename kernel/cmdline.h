@@ -19,6 +19,8 @@ struct cmdline_opt {
 	void *var;			/* uint64_t *, int *, or char[size] */
 	size_t size;			/* OPT_STR buffer size */
 	const char *const *choices;	/* OPT_ENUM: NULL-terminated */
+	const char *(*choice_fn)(int i);	/* OPT_ENUM without choices: the i-th, NULL past the end */
+	void (*on_set)(void);		/* optional: called after the value is stored */
 	uint64_t min, max;		/* OPT_U64 bounds */
 	const char *help;
 	bool *set;			/* optional: becomes true when given */

@@ -1,22 +1,27 @@
+/*
+ * The inject= option: its values are "none" and every DEFINE_INJECT name.
+ */
 #include "kernel/inject.h"
 #include "kernel/cmdline.h"
 
-int inject_active;
+extern const struct inject_point __inject_points_start[], __inject_points_end[];
 
-const char *const inject_names[NR_INJECT + 1] = {
-	[INJECT_NONE] = "none",
-	[INJECT_PAGE_DOUBLE_FREE] = "page_double_free",
-	[INJECT_RCU_EARLY_GP] = "rcu_early_gp",
-	[INJECT_RCU_SKIP_QS_CHECK] = "rcu_skip_qs_check",
-	[INJECT_VMA_FREE_NO_RCU] = "vma_free_no_rcu",
-	[INJECT_SKIP_SHOOTDOWN] = "skip_shootdown",
-	[INJECT_FREE_BEFORE_FLUSH] = "free_before_flush",
-	[INJECT_PT_FREE_NO_WAIT] = "pt_free_no_wait",
-	[INJECT_ZERO_PAGE_NO_FLUSH] = "zero_page_no_flush",
-	[INJECT_SPF_NO_VMA_RECHECK] = "spf_no_vma_recheck",
-	[INJECT_SPF_NO_PMD_RECHECK] = "spf_no_pmd_recheck",
-	[INJECT_SPF_LOCK_PTL] = "spf_lock_ptl",
-	[NR_INJECT] = NULL,
-};
+const struct inject_point *inject_on;
+static int inject_index;	/* 0: none, i: __inject_points_start[i - 1] */
 
-CMDLINE_ENUM(inject, inject_active, inject_names, "seeded bug to turn on");
+static const char *inject_choice(int i)
+{
+	if (i == 0)
+		return "none";
+	if (i - 1 >= __inject_points_end - __inject_points_start)
+		return NULL;
+	return __inject_points_start[i - 1].name;
+}
+
+static void inject_set(void)
+{
+	inject_on = inject_index ? &__inject_points_start[inject_index - 1] : NULL;
+}
+
+CMDLINE_OPT_(inject, .name = "inject", .type = OPT_ENUM, .var = &inject_index,
+	     .choice_fn = inject_choice, .on_set = inject_set, .help = "seeded bug to turn on");

@@ -29,6 +29,7 @@
 #include "kernel/panic.h"
 #include "kernel/percpu.h"
 #include "kernel/printk.h"
+#include "kernel/report.h"
 #include "kernel/rcu.h"
 #include "kernel/smp_call.h"
 #include "kernel/timer.h"
@@ -104,10 +105,12 @@ __attribute__((noreturn)) void kmain(uint32_t mb2_info_phys);
 
 void kmain(uint32_t mb2_info_phys)
 {
-	char cmdline_err[256];
+	char cmdline_err[400];
 	bool cmdline_ok, info_ok, acpi_ok;
 
 	smp_init_bsp();
+	/* From here on the kernel's findings count against the test run. */
+	report_set_sink(&ktap_report_sink);
 	cpu_features_init();
 	info_ok = multiboot2_parse(mb2_info_phys);
 	cpu_setup_control_regs();

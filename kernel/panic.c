@@ -7,8 +7,8 @@
 #include "kernel/exit.h"
 #include "kernel/percpu.h"
 #include "kernel/printk.h"
+#include "kernel/report.h"
 #include "kernel/string.h"
-#include "tests/ktap.h"
 
 /* Generated after the first link (tools/gensyms.py); see linker.ld. */
 struct ksym {
@@ -150,7 +150,7 @@ static void panic_begin(void)
 __attribute__((noreturn)) static void panic_end(const char *msg)
 {
 	backtrace_all_other_cpus();
-	ktap_finish_panic(msg);
+	report_panic_finish(msg);
 	kernel_exit(EXIT_PANIC_CODE);
 }
 

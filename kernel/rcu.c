@@ -32,6 +32,9 @@
 #include "kernel/worker.h"
 #include "mm/kmalloc.h"
 
+DEFINE_INJECT(rcu_early_gp, "a grace period ends before the last CPU reports (sched) or before the old readers left (preempt)");
+DEFINE_INJECT(rcu_skip_qs_check, "the tick reports a quiescent state without checking the preempt count");
+
 #define RCU_BATCH 64
 
 static const char *const flavor_names[] = { "sched", "preempt", NULL };
@@ -180,7 +183,7 @@ static void report_qs(unsigned int cpu)
 		cpumask_clear_cpu(&gp.qs_mask, cpu);
 		unsigned int left = cpumask_weight(&gp.qs_mask);
 		/* inject=rcu_early_gp: end without the last CPU's report. */
-		if (left == 0 || (left == 1 && injected(INJECT_RCU_EARLY_GP))) {
+		if (left == 0 || (left == 1 && injected(rcu_early_gp))) {
 			cpumask_zero(&gp.qs_mask);
 			end_gp_locked();
 		}
@@ -224,7 +227,7 @@ static void preempt_advance_locked(void)
 	}
 	if (gp.phase_state == PHASE_DRAIN_OLD) {
 		/* inject=rcu_early_gp: do not wait for the old readers. */
-		if (!injected(INJECT_RCU_EARLY_GP) && !readers_drained(rcu_preempt_phase ^ 1))
+		if (!injected(rcu_early_gp) && !readers_drained(rcu_preempt_phase ^ 1))
 			return;
 		smp_mb();
 		end_gp_locked();
@@ -550,7 +553,7 @@ static void rcu_tick(struct trap_frame *f)
 	if (rcu_flavor == RCU_SCHED) {
 		/* inject=rcu_skip_qs_check: report even inside a reader. */
 		if (cpumask_test(&gp.qs_mask, pc->cpu) &&
-		    (pc->preempt_count == 0 || injected(INJECT_RCU_SKIP_QS_CHECK))) {
+		    (pc->preempt_count == 0 || injected(rcu_skip_qs_check))) {
 			rcu_cpu[pc->cpu].stats.qs_tick++;
 			report_qs(pc->cpu);
 		}

@@ -10,7 +10,6 @@
 #include "kernel/percpu.h"
 #include "kernel/printk.h"
 #include "kernel/report.h"
-#include "tests/ktap.h"
 
 #define MAX_TICK_HOOKS 4
 
@@ -117,5 +116,5 @@ void hang_report(const char *fmt, ...)
 	backtrace_here();
 	printk_unlock();
 	backtrace_all_other_cpus();
-	ktap_abort_run("hang");
+	report_abort_run("hang");
 }

@@ -5,16 +5,21 @@
 #include "arch/x86/cpu.h"
 #include "arch/x86/traps.h"
 #include "kernel/atomic.h"
+#include "kernel/errno.h"
 #include "kernel/inject.h"
 #include "kernel/panic.h"
 #include "kernel/percpu.h"
 #include "kernel/report.h"
 #include "kernel/spinlock.h"
+#include "mm/fault.h"
 #include "mm/mm.h"
+#include "mm/mmap.h"
 #include "mm/pgtable.h"
 #include "mm/spf.h"
 #include "mm/tlb.h"
 #include "mm/vma.h"
+
+DEFINE_INJECT(zero_page_no_flush, "the zero-page upgrade does not flush the old entry");
 
 static pte_t leaf_flags(unsigned int prot)
 {
@@ -30,8 +35,9 @@ static pte_t leaf_flags(unsigned int prot)
  * taken with interrupts on: the zero-page upgrade below flushes with it
  * held, so a CPU spinning on it with interrupts off would never ack.
  */
-int handle_mm_fault(struct mm *mm, uintptr_t addr, bool write)
+int handle_mm_fault(struct mm *mm, uintptr_t addr, enum fault_access access)
 {
+	bool write = access == FAULT_WRITE;
 	struct page *pt, *newpage = NULL;
 	int ret = 0;
 
@@ -51,7 +57,7 @@ int handle_mm_fault(struct mm *mm, uintptr_t addr, bool write)
 			return -ENOMEM;
 		}
 	}
-	pte_t *pte = pt_walk_lock(mm, addr, true, &pt);
+	pte_t *pte = pt_walk_lock(mm, addr, PT_ALLOC, &pt);
 	if (!pte) {
 		mmap_read_unlock(mm);
 		if (newpage)
@@ -82,8 +88,8 @@ int handle_mm_fault(struct mm *mm, uintptr_t addr, bool write)
 			 * would keep reading zeroes after this write. */
 			WRITE_ONCE(*pte, page_to_phys(newpage) | flags | PTE_W);
 			newpage = NULL;
-			if (!injected(INJECT_ZERO_PAGE_NO_FLUSH))
-				flush_tlb_mm_range(mm, addr, addr + PAGE_SIZE, false);
+			if (!injected(zero_page_no_flush))
+				flush_tlb_mm_range(mm, addr, addr + PAGE_SIZE, FLUSH_PAGES);
 		} else if (vma->prot & PROT_WRITE) {
 			/* Upgrade: a stale read-only entry elsewhere only
 			 * causes a spurious fault, no flush needed. */
@@ -146,13 +152,13 @@ static bool mm_page_fault(struct trap_frame *f, uint64_t cr2)
 	bool irqs_were_on = f->rflags & RFLAGS_IF;
 	if (irqs_were_on)
 		irq_enable();
-	if (spf_enabled && spf_handle_fault(mm, cr2, f->error & PF_W) == SPF_DONE) {
+	if (spf_enabled && spf_handle_fault(mm, cr2, f->error & PF_W ? FAULT_WRITE : FAULT_READ) == SPF_DONE) {
 		irq_disable();
 		return true;
 	}
 	if (!irqs_were_on)
 		return false;	/* the locked path needs interrupts on */
-	r = handle_mm_fault(mm, cr2, f->error & PF_W);
+	r = handle_mm_fault(mm, cr2, f->error & PF_W ? FAULT_WRITE : FAULT_READ);
 	irq_disable();
 	return r == 0;
 }

@@ -1,6 +1,7 @@
 /*
  * struct mm: creation, teardown, switching CPUs in and out, and the
- * mmap_lock with its sequence count.
+ * mmap_lock. Switching is this CPU's half of the shootdown protocol that
+ * mm/tlb.c draws (pairings B, C and D there).
  */
 #include "mm/mm.h"
 #include "arch/x86/cpu.h"
@@ -9,6 +10,7 @@
 #include "kernel/percpu.h"
 #include "kernel/smp_call.h"
 #include "kernel/string.h"
+#include "mm/fault.h"
 #include "mm/kmalloc.h"
 #include "mm/kmap.h"
 #include "mm/page_alloc.h"
@@ -52,30 +54,16 @@ void mm_switch(struct mm *mm)
 	struct mm *old = pc->mm;
 
 	if (old == mm && pc->mm_lazy) {
-		/*
-		 * Leaving lazy mode: flushes of pages (not tables) skipped us
-		 * while we were lazy. Pairs with flush_tlb_mm_range():
-		 *
-		 *   initiator                   this CPU
-		 *   pending[c] = 1              mm_lazy = false
-		 *   smp_mb()                    smp_mb()
-		 *   read mm_lazy of c           read pending
-		 *
-		 * Either it saw us active and sent the IPI, or we see its mark
-		 * and flush ourselves.
-		 */
+		/* Leaving lazy mode: flushes of pages (not tables) may have
+		 * skipped us while we were lazy. mm/tlb.c, pairing (B). */
 		store_relaxed(&pc->mm_lazy, false);
 		smp_mb();
 		if (atomic_xchg(&pc->tlb_flush_pending, 0))
 			write_cr3(read_cr3());
 	}
 	if (old != mm) {
-		/*
-		 * Join the mask before loading CR3: a flush that misses our
-		 * bit was issued before the load (its PTE change came before
-		 * its mask read, our bit set before our CR3 load, both full
-		 * barriers), so the fresh CR3 already sees the change.
-		 */
+		/* Join the mask before loading CR3: mm/tlb.c, pairing (C).
+		 * Leave the old one after: pairing (D). */
 		cpumask_set(&mm->cpumask, pc->cpu);
 		write_cr3(mm->pgd);
 		pc->mm = mm;
@@ -100,7 +88,8 @@ void mm_switch_kernel(void)
 	if (old) {
 		kmap_load();
 		pc->mm = NULL;
-		/* Only now: until CR3 changed we could still cache entries. */
+		/* Only now: until CR3 changed we could still cache entries
+		 * (mm/tlb.c, pairing (D)). */
 		cpumask_clear_cpu(&old->cpumask, pc->cpu);
 	}
 	pc->mm_lazy = false;
@@ -130,7 +119,8 @@ void mm_destroy(struct mm *mm)
 }
 
 /* The speculative fault does not look at mmap_lock: it validates its own
- * VMA (mm/spf.c), so a writer elsewhere in the mm does not stop it. */
+ * VMA under the PTE-table lock (mm/spf.c), so a writer elsewhere in the
+ * mm does not stop it. */
 void mmap_write_lock(struct mm *mm)
 {
 	write_lock(&mm->mmap_lock);
@@ -154,6 +144,5 @@ void mm_init(void)
 	}
 	zero_page = alloc_page_zeroed(PAGE_KERNEL);
 	ASSERT(zero_page);
-	tlb_init();
 	mm_fault_init();
 }

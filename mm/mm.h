@@ -1,12 +1,8 @@
 /*
- * Address spaces of the tests (lower half) and the operations on them.
- *
- * Lock order (outermost first):
- *   mmap_lock  >  PTE-table lock (struct page ptl)  >  page allocator
- * TLB shootdowns may be sent with a PTE-table lock held (the zero-page
- * upgrade does): a CPU must never spin on a PTE-table lock with interrupts
- * off, or the holder waits forever for its ack. The speculative fault path
- * therefore only ever trylocks it.
+ * Address spaces of the tests (lower half): creating, destroying and
+ * switching them, and their mmap_lock. The operations on them are in
+ * mm/mmap.h (mmap and friends) and mm/fault.h (faults); the lock order is
+ * kernel/lockdep.h's table.
  */
 #ifndef MM_MM_H
 #define MM_MM_H
@@ -28,17 +24,6 @@ extern uintptr_t user_top, mmap_base;
 #define USER_BASE	0x0000000000400000ul	/* lowest address mmap may choose */
 #define USER_TOP	user_top		/* end of the lower half */
 #define MMAP_BASE	mmap_base		/* where chosen addresses start */
-
-#define PROT_NONE	0u
-#define PROT_READ	1u
-#define PROT_WRITE	2u
-#define PROT_EXEC	4u
-#define MAP_FIXED	1u
-
-/* Errors returned as negative numbers. */
-#define ENOMEM	12
-#define EFAULT	14
-#define EINVAL	22
 
 struct vma_array;
 
@@ -69,31 +54,15 @@ void mm_enter_lazy(void);
 void mm_switch_kernel(void);
 struct mm *mm_current(void);
 
-/* Writers of the address space. The sequence count tells a lockless
- * reader that a writer came by (see mm/fault.c). */
+/* Writers of the address space. Lockless readers do not look at the
+ * lock: they validate their VMA instead (mm/spf.c). */
 void mmap_write_lock(struct mm *mm);
 void mmap_write_unlock(struct mm *mm);
 static inline void mmap_read_lock(struct mm *mm) { read_lock(&mm->mmap_lock); }
 static inline void mmap_read_unlock(struct mm *mm) { read_unlock(&mm->mmap_lock); }
 
-/* Operations (each takes mmap_lock itself). Return 0 / an address, or a
- * negative error. */
-long vm_mmap(struct mm *mm, uintptr_t addr, uintptr_t len, unsigned int prot, unsigned int flags);
-long vm_munmap(struct mm *mm, uintptr_t addr, uintptr_t len);
-long vm_mprotect(struct mm *mm, uintptr_t addr, uintptr_t len, unsigned int prot);
-long vm_madvise_dontneed(struct mm *mm, uintptr_t addr, uintptr_t len);
-
-/* Resolve a fault at addr; 0 or -EFAULT (no VMA, or access denied). */
-int handle_mm_fault(struct mm *mm, uintptr_t addr, bool write);
-
-/* Access the current mm's user memory from ring 0, faulting pages in as
- * needed; SMAP is opened only around the access. 0 or a fault vector+1. */
-int user_read_u64(uintptr_t addr, uint64_t *val);
-int user_write_u64(uintptr_t addr, uint64_t val);
-
 /* The shared zero page (read faults map it read-only). */
 extern struct page *zero_page;
 void mm_init(void);
-void mm_fault_init(void);
 
 #endif

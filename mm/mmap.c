@@ -12,10 +12,12 @@
  * Publishing before zapping is what a speculative fault relies on
  * (mm/spf.c): mprotect too publishes its new VMAs before touching PTEs.
  */
+#include "mm/mmap.h"
 #include "arch/x86/cpu.h"
 #include "kernel/atomic.h"
-#include "kernel/report.h"
+#include "kernel/errno.h"
 #include "kernel/spinlock.h"
+#include "mm/debug.h"
 #include "mm/mm.h"
 #include "mm/pgtable.h"
 #include "mm/tlb.h"
@@ -25,23 +27,6 @@ static bool range_ok(uintptr_t addr, uintptr_t len)
 {
 	return !(addr & ~PAGE_MASK) && len && !(len & ~PAGE_MASK) && addr >= USER_BASE &&
 	       addr + len > addr && addr + len <= USER_TOP;
-}
-
-/*
- * Nothing may map [start, end) once it was zapped under the write lock:
- * locked faults are excluded, and a lockless one must see its VMA gone.
- * A PTE here would outlive munmap (an access after it returns succeeds).
- */
-static void check_no_ptes(struct mm *mm, uintptr_t start, uintptr_t end)
-{
-	for (uintptr_t va = start; va < end; va += PAGE_SIZE) {
-		pte_t *pte = pt_walk(mm, va, false, NULL);
-		if (pte && !pte_none(READ_ONCE(*pte))) {
-			report_error("stale_tlb", "mm %u: %lx still mapped (%lx) after munmap zapped it",
-				     mm->id, va, *pte);
-			return;
-		}
-	}
 }
 
 /* Remove [start, end) entirely: VMAs, PTEs, pages, empty tables.
@@ -60,7 +45,7 @@ static long unmap_locked(struct mm *mm, uintptr_t start, uintptr_t end)
 	pt_zap_range(mm, &tlb, start, end);
 	pt_free_empty_tables(mm, &tlb, start, end);
 	tlb_flush_and_free(&tlb);
-	check_no_ptes(mm, start, end);
+	debug_check_unmapped(mm, start, end);
 	return 0;
 }
 
@@ -141,7 +126,7 @@ long vm_mprotect(struct mm *mm, uintptr_t addr, uintptr_t len, unsigned int prot
 	tlb_gather_init(&tlb, mm);
 	for (uintptr_t va = addr; va < addr + len; va += PAGE_SIZE) {
 		struct page *pt;
-		pte_t *pte = pt_walk(mm, va, false, &pt);
+		pte_t *pte = pt_walk(mm, va, PT_NO_ALLOC, &pt);
 		if (!pte)
 			continue;
 		spin_lock(&pt->ptl);

@@ -9,6 +9,8 @@
 #include "kernel/string.h"
 #include "mm/kmap.h"
 
+DEFINE_INJECT(page_double_free, "the page allocator skips its double-free check");
+
 #define MAX_ORDER	11		/* blocks of 2^0 .. 2^10 pages */
 #define PCP_HIGH	64
 #define PCP_BATCH	16
@@ -262,7 +264,7 @@ void free_pages(struct page *p, unsigned int order)
 	 * Double free: the page is already in the allocator. Freeing it
 	 * again would put it on a list twice and hand it out twice.
 	 */
-	if ((load_relaxed(&p->flags) & PG_FREE) && !injected(INJECT_PAGE_DOUBLE_FREE)) {
+	if ((load_relaxed(&p->flags) & PG_FREE) && !injected(page_double_free)) {
 		report_error("double_free", "page pfn 0x%lx freed twice (type %u)",
 			     (unsigned long)pfn, p->type);
 		return;

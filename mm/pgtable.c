@@ -5,6 +5,7 @@
 #include "kernel/panic.h"
 #include "kernel/report.h"
 #include "kernel/spinlock.h"
+#include "mm/lockless_walk.h"
 #include "mm/mm.h"
 #include "mm/tlb.h"
 #include "mm/vma.h"
@@ -50,23 +51,21 @@ static pte_t *pmd_entry(struct mm *mm, uintptr_t va)
 /*
  * Under mmap_lock for read a PTE table can be unhooked and freed
  * (madvise's pt_zap_reclaim()) between reading the PMD and taking the
- * table's lock. So the walk and the lock are done under the same
- * protection a lockless walker uses against table freeing -- interrupts
- * off (holds off pt_free=ipi and rcu=sched) plus an RCU read section
- * (rcu=preempt) -- and the lock is only tried: spinning on it with
- * interrupts off could wait for a holder that waits for our flush ack.
- * After locking, the PMD must still point at the table.
+ * table's lock. So the walk and the lock are done under a lockless
+ * walker's protection (WALKER_PTL, mm/lockless_walk.h), and the lock is
+ * only tried: spinning on it with interrupts off could wait for a holder
+ * that waits for our flush ack. After locking, the PMD must still point
+ * at the table.
  */
 static pte_t *lock_pte_table(struct mm *mm, uintptr_t va, struct page **pt_page)
 {
 	for (;;) {
-		uint64_t flags = irq_save();
-		rcu_read_lock();
+		struct walk_prot prot;
+		walk_prot_enter(&prot, WALKER_PTL);
 		pte_t *pmd = pmd_entry(mm, va);
 		pte_t v = pmd ? READ_ONCE(*pmd) : 0;
 		if (!pte_present(v)) {
-			rcu_read_unlock();
-			irq_restore(flags);
+			walk_prot_leave(&prot);
 			return NULL;
 		}
 		struct page *tp = phys_to_page(pte_addr(v));
@@ -75,8 +74,7 @@ static pte_t *lock_pte_table(struct mm *mm, uintptr_t va, struct page **pt_page)
 			spin_unlock(&tp->ptl);
 			locked = false;
 		}
-		rcu_read_unlock();
-		irq_restore(flags);
+		walk_prot_leave(&prot);
 		if (locked) {
 			*pt_page = tp;
 			return table_of(v) + pt_index(va, 1);
@@ -85,15 +83,15 @@ static pte_t *lock_pte_table(struct mm *mm, uintptr_t va, struct page **pt_page)
 	}
 }
 
-pte_t *pt_walk_lock(struct mm *mm, uintptr_t va, bool alloc, struct page **pt_page)
+pte_t *pt_walk_lock(struct mm *mm, uintptr_t va, enum pt_alloc alloc, struct page **pt_page)
 {
 	for (;;) {
 		pte_t *pte = lock_pte_table(mm, va, pt_page);
-		if (pte || !alloc)
+		if (pte || alloc == PT_NO_ALLOC)
 			return pte;
 		/* Build the missing levels, then lock what we built (or what a
 		 * racing fault built). */
-		if (!pt_walk(mm, va, true, NULL))
+		if (!pt_walk(mm, va, PT_ALLOC, NULL))
 			return NULL;
 	}
 }
@@ -129,7 +127,7 @@ void pt_zap_reclaim(struct mm *mm, struct mmu_gather *tlb, uintptr_t start, uint
 	}
 }
 
-pte_t *pt_walk(struct mm *mm, uintptr_t va, bool alloc, struct page **pt_page)
+pte_t *pt_walk(struct mm *mm, uintptr_t va, enum pt_alloc alloc, struct page **pt_page)
 {
 	pte_t *table = top_table(mm);
 
@@ -138,7 +136,7 @@ pte_t *pt_walk(struct mm *mm, uintptr_t va, bool alloc, struct page **pt_page)
 		pte_t v = READ_ONCE(*e);
 
 		if (!pte_present(v)) {
-			if (!alloc)
+			if (alloc == PT_NO_ALLOC)
 				return NULL;
 			struct page *t = table_alloc(mm);
 			if (!t)

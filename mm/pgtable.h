@@ -5,9 +5,11 @@
  * Tables below the top are allocated on demand under mmap_lock (read or
  * write) and installed with a compare-and-swap on the parent entry, so two
  * faults racing to fill the same hole agree on one table. They are
- * unhooked and freed only under mmap_lock for write (munmap), through the
- * mmu_gather (mm/tlb.h). PTEs are changed only under their PTE table's
- * lock (ptl in the table's struct page).
+ * unhooked by munmap under mmap_lock for write (pt_free_empty_tables()),
+ * and by madvise under the read lock and the PTE table's own lock
+ * (pt_zap_reclaim()), then freed through the mmu_gather (mm/tlb.c draws
+ * the protocol). PTEs are changed only under their PTE table's lock (ptl
+ * in the table's struct page).
  */
 #ifndef MM_PGTABLE_H
 #define MM_PGTABLE_H
@@ -41,20 +43,23 @@ static inline pte_t *table_of(pte_t e)
 	return phys_to_virt(pte_addr(e));
 }
 
+/* Whether a walk builds the tables it finds missing. */
+enum pt_alloc { PT_NO_ALLOC, PT_ALLOC };
+
 /*
- * Return the PTE for va, allocating missing tables if alloc is set.
+ * Return the PTE for va, allocating missing tables if alloc is PT_ALLOC.
  * *pt_page (if not NULL) is set to the PTE table's struct page, whose ptl
- * guards the entry. Returns NULL if a table is missing (alloc unset) or
+ * guards the entry. Returns NULL if a table is missing (PT_NO_ALLOC) or
  * memory ran out. Caller holds mm->mmap_lock (read or write).
  *
  * Under the read lock a PTE table can be unhooked by madvise's reclaim
  * (pt_reclaim_empty()) between this walk and taking its lock: use
  * pt_walk_lock(), which checks after locking and walks again if so.
  */
-pte_t *pt_walk(struct mm *mm, uintptr_t va, bool alloc, struct page **pt_page);
+pte_t *pt_walk(struct mm *mm, uintptr_t va, enum pt_alloc alloc, struct page **pt_page);
 /* pt_walk() and lock the PTE table; returns with *pt_page's ptl held and
  * the table still hooked into mm, or NULL (no lock held). */
-pte_t *pt_walk_lock(struct mm *mm, uintptr_t va, bool alloc, struct page **pt_page);
+pte_t *pt_walk_lock(struct mm *mm, uintptr_t va, enum pt_alloc alloc, struct page **pt_page);
 
 /*
  * madvise: for every 2 MiB span inside [start, end), clear its PTEs and

@@ -1,11 +1,68 @@
 /*
  * TLB shootdown, the mmu_gather and page-table freeing. See mm/tlb.h.
  *
- * A flush request is a cross-CPU call (kernel/smp_call.c): the initiator
- * waits for every target's ack, serving flushes aimed at itself meanwhile
- * (two CPUs flushing each other cannot deadlock), and a wait past its
- * bound is reported as a hang naming the CPU that did not answer and
- * where it was.
+ * This file owns the shootdown protocol; mm_switch() (mm/mm.c) and the
+ * cross-CPU call (kernel/smp_call.c) implement their halves of it as
+ * drawn here and point back. Four CPUs' views, each pairing lettered:
+ *
+ * (A) A flush and its targets. The initiator changed PTEs or unhooked
+ *     tables (under the PTE-table lock or mmap_lock) before it starts.
+ *
+ *   initiator (flush_tlb)                target c (IPI, interrupts off)
+ *   atomic_inc(tlb_gen)  [full barrier]
+ *   targets = mm->cpumask (C, D below)
+ *   flush_local()
+ *   post request to c; send IPI  ----->  smp_call_serve(): take queue
+ *                                        flush_local(): INVLPG / CR3
+ *   wait: load_acquire(done) <--------   store_release(done)
+ *   free pages; free tables (E)
+ *
+ *   The acquire of done pairs with the target's release: once every
+ *   target acked, none holds a translation of the range, so the pages
+ *   may be reused. A waiting initiator serves requests aimed at itself,
+ *   so two CPUs flushing each other cannot deadlock; a wait past
+ *   ipi_timeout= is a hang naming the silent CPU.
+ *
+ * (B) A lazy CPU: it keeps mm loaded but makes no user accesses. Page
+ *     flushes mark it instead of interrupting it (table flushes do not:
+ *     its paging-structure caches may point into freed tables and
+ *     speculative walks would follow).
+ *
+ *   initiator                            lazy CPU c leaving lazy mode
+ *   if c looks lazy:                     (mm_switch() to the same mm)
+ *     pending[c] = 1                     mm_lazy[c] = false
+ *     smp_mb()                           smp_mb()
+ *     if mm_lazy[c]: skip c              if xchg(pending[c], 0): reload CR3
+ *     else: IPI c
+ *
+ *   Store-buffer pairing: at least one side sees the other's store.
+ *   Either the initiator sees c active and sends the IPI, or c sees the
+ *   mark and flushes before its first user access. Only CPUs that look
+ *   lazy get the remote store; an active target costs one read.
+ *
+ * (C) A CPU joining mm (mm_switch() to a new mm).
+ *
+ *   initiator                            CPU d joining
+ *   change PTEs                          cpumask_set(mm, d) [atomic RMW]
+ *   atomic_inc(tlb_gen) [full barrier]   write_cr3(mm->pgd)
+ *   read mm->cpumask
+ *
+ *   If the initiator's read misses d's bit, d's set came after it, so
+ *   d's CR3 load comes after the PTE change: d walks the new tables and
+ *   needs no flush.
+ *
+ * (D) A CPU leaving mm (mm_switch_kernel() or to another mm): it loads
+ *     the new CR3 first and clears its bit after, so a flush that misses
+ *     the bit finds a CPU that holds nothing of mm any more. A target
+ *     that already left skips the flush (flush_local checks pc->mm).
+ *
+ * (E) Freeing tables. With pt_free=ipi a table flush goes to every
+ *     online CPU, not only mm's: a lockless walker with interrupts off
+ *     (mm/lockless_walk.h) delays its CPU's ack, so when the initiator
+ *     frees after (A)'s wait no walker is inside a freed table. With
+ *     pt_free=rcu the tables are freed after a grace period of the
+ *     flavor in force (kernel/rcu.c), which waits for walkers in a read
+ *     section (and, with rcu=sched, with interrupts off).
  */
 #include "mm/tlb.h"
 #include "arch/x86/cpu.h"
@@ -15,8 +72,13 @@
 #include "kernel/rcu.h"
 #include "kernel/report.h"
 #include "kernel/smp_call.h"
+#include "mm/debug.h"
 #include "mm/mm.h"
 #include "mm/page_alloc.h"
+
+DEFINE_INJECT(skip_shootdown, "flushes stay local: remote TLBs keep stale entries");
+DEFINE_INJECT(free_before_flush, "unmapped pages are freed before the shootdown");
+DEFINE_INJECT(pt_free_no_wait, "page tables are freed with no grace period (pt_free=rcu)");
 
 static const char *const pt_free_names[] = { "ipi", "rcu", NULL };
 int pt_free_mode = PT_FREE_RCU;
@@ -62,38 +124,20 @@ static void flush_local(void *arg)
 }
 
 /* Flush fi on every CPU that may cache it (see flush_tlb_mm_range()). */
-static void flush_tlb(struct flush_info *fi, bool tables)
+static void flush_tlb(struct flush_info *fi, enum tlb_flush_what what)
 {
 	struct mm *mm = fi->mm;
 	uintptr_t start = fi->start, end = fi->end;
 	struct tlb_stats *st = &stats[smp_processor_id()];
 	struct cpumask targets;
 
-	atomic_inc(&mm->tlb_gen);
-	/*
-	 * The caller's PTE or table changes are ordered before the read of
-	 * the mask (the atomic above is a full barrier). A CPU that joins
-	 * the mask later loads CR3 after setting its bit (mm_switch()), so
-	 * it walks the new tables: we need not reach it.
-	 */
-	if (tables && pt_free_mode == PT_FREE_IPI)
+	atomic_inc(&mm->tlb_gen);	/* full barrier: pairing (C) */
+	if (what == FLUSH_PAGES_AND_TABLES && pt_free_mode == PT_FREE_IPI)
 		targets = cpu_online_mask;	/* every possible lockless walker */
 	else
 		targets = mm->cpumask;
-	if (!tables) {
-		/*
-		 * A lazy CPU makes no user accesses: instead of an IPI it gets
-		 * a mark and flushes everything when it uses the mm again
-		 * (mm_switch(), which draws the pairing). Freed tables still
-		 * reach lazy CPUs: their paging-structure caches may point
-		 * into them, and speculative walks would follow.
-		 *
-		 * Only CPUs that look lazy get the mark (a remote store): an
-		 * active CPU, the common target, costs one read. The mark,
-		 * the fence and the second read of mm_lazy are the initiator
-		 * half of the pairing in mm_switch(); a CPU that left lazy
-		 * mode before that read is sent the IPI.
-		 */
+	if (what == FLUSH_PAGES) {
+		/* Lazy CPUs: pairing (B), the initiator's half. */
 		struct cpumask lazy;
 		unsigned int c, me = smp_processor_id();
 		bool any = false;
@@ -126,7 +170,7 @@ static void flush_tlb(struct flush_info *fi, bool tables)
 	if (start < end)
 		st->pages_flushed += (end - start) / PAGE_SIZE;
 	cpumask_clear_cpu(&targets, smp_processor_id());
-	if (injected(INJECT_SKIP_SHOOTDOWN))
+	if (injected(skip_shootdown))
 		return;
 	if (cpumask_weight(&targets)) {
 		st->ipis_sent += cpumask_weight(&targets);
@@ -134,11 +178,11 @@ static void flush_tlb(struct flush_info *fi, bool tables)
 	}
 }
 
-void flush_tlb_mm_range(struct mm *mm, uintptr_t start, uintptr_t end, bool tables)
+void flush_tlb_mm_range(struct mm *mm, uintptr_t start, uintptr_t end, enum tlb_flush_what what)
 {
 	struct flush_info fi = { mm, start, end, NULL, 0, (end - start) / PAGE_SIZE > tlb_ceiling };
 
-	flush_tlb(&fi, tables);
+	flush_tlb(&fi, what);
 }
 
 void tlb_gather_init(struct mmu_gather *tlb, struct mm *mm)
@@ -160,7 +204,7 @@ void tlb_gather_range(struct mmu_gather *tlb, uintptr_t start, uintptr_t end)
 
 void tlb_gather_page(struct mmu_gather *tlb, struct page *page)
 {
-	if (injected(INJECT_FREE_BEFORE_FLUSH)) {
+	if (injected(free_before_flush)) {
 		put_page(page);		/* the seeded bug: freed while still mapped in TLBs */
 		return;
 	}
@@ -178,39 +222,20 @@ void tlb_gather_table(struct mmu_gather *tlb, struct page *table, uintptr_t va)
 	tlb->ntables++;
 }
 
-/*
- * A table is unhooked empty; an entry found in it now was installed
- * after the unhook by a walker that did not notice (a missing recheck):
- * whatever it mapped is unreachable, and the write that made it lost.
- */
-static void check_table_empty(struct page *t)
-{
-	const pte_t *e = page_address(t);
-
-	for (unsigned int i = 0; i < PTRS_PER_TABLE; i++) {
-		if (e[i]) {
-			report_error("lost_write", "page table pfn 0x%lx was freed holding entry %u = %lx: "
-				     "installed after the table was unhooked",
-				     (unsigned long)(page_to_phys(t) >> PAGE_SHIFT), i, e[i]);
-			return;
-		}
-	}
-}
-
 static void free_table_rcu(struct rcu_head *head)
 {
 	struct page *p = (struct page *)((char *)head - __builtin_offsetof(struct page, rcu));
 
-	check_table_empty(p);
+	debug_check_table_empty(p);
 	free_page(p);
 }
 
 static void free_table(struct page *t)
 {
-	if (pt_free_mode == PT_FREE_RCU && !injected(INJECT_PT_FREE_NO_WAIT))
+	if (pt_free_mode == PT_FREE_RCU && !injected(pt_free_no_wait))
 		call_rcu(&t->rcu, free_table_rcu);
 	else {
-		check_table_empty(t);
+		debug_check_table_empty(t);
 		free_page(t);	/* ipi: the flush already waited for every CPU */
 	}
 }
@@ -227,7 +252,7 @@ void tlb_flush_and_free(struct mmu_gather *tlb)
 			.ntable_va = full ? 0 : tlb->ntables,
 			.full = full,
 		};
-		flush_tlb(&fi, tlb->ntables > 0);
+		flush_tlb(&fi, tlb->ntables ? FLUSH_PAGES_AND_TABLES : FLUSH_PAGES);
 	}
 	while (tlb->pages) {
 		struct page *p = tlb->pages;
@@ -255,6 +280,3 @@ void tlb_stats_get(struct tlb_stats *s)
 	}
 }
 
-void tlb_init(void)
-{
-}

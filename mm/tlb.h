@@ -49,18 +49,20 @@ void tlb_gather_table(struct mmu_gather *tlb, struct page *table, uintptr_t va);
  * pt_free). Leaves the gather empty for reuse. */
 void tlb_flush_and_free(struct mmu_gather *tlb);
 
+/* What a flush drops: translations of pages only, or the paging-structure
+ * caches too because tables were unhooked. */
+enum tlb_flush_what { FLUSH_PAGES, FLUSH_PAGES_AND_TABLES };
+
 /*
  * Invalidate [start, end) of mm on every CPU that may cache it, and wait
  * for them all. Lazy CPUs are marked instead of interrupted and flush
- * when they use the mm again. tables: paging-structure caches too, lazy
- * CPUs included, and (pt_free=ipi) every online CPU so no walker is left
- * inside a freed table.
+ * when they use the mm again. FLUSH_PAGES_AND_TABLES: paging-structure
+ * caches too, lazy CPUs included, and (pt_free=ipi) every online CPU so
+ * no walker is left inside a freed table.
  * Any context with interrupts enabled or not: while waiting, the caller
  * serves flushes aimed at itself.
  */
-void flush_tlb_mm_range(struct mm *mm, uintptr_t start, uintptr_t end, bool tables);
-
-void tlb_init(void);
+void flush_tlb_mm_range(struct mm *mm, uintptr_t start, uintptr_t end, enum tlb_flush_what what);
 
 struct tlb_stats {
 	uint64_t shootdowns, ranged, full, ipis_sent, pages_flushed, lazy_skipped;

@@ -9,16 +9,19 @@
  * through RCU).
  */
 #include "mm/vma.h"
+#include "arch/x86/pte.h"
 #include "kernel/atomic.h"
+#include "kernel/errno.h"
 #include "kernel/inject.h"
 #include "kernel/panic.h"
 #include "kernel/percpu.h"
-#include "kernel/report.h"
-#include "arch/x86/pte.h"
 #include "kernel/rcu.h"
+#include "kernel/report.h"
 #include "kernel/string.h"
 #include "mm/kmalloc.h"
 #include "mm/mm.h"
+
+DEFINE_INJECT(vma_free_no_rcu, "replaced VMAs are freed at once, not after a grace period");
 
 static struct vma_array *array_alloc(unsigned int n)
 {
@@ -82,7 +85,7 @@ struct vma *vma_find_in(const struct vma_array *a, uintptr_t addr)
  * vma_free_no_rcu frees at once instead. */
 static void vma_retire(struct vma *v)
 {
-	if (injected(INJECT_VMA_FREE_NO_RCU))
+	if (injected(vma_free_no_rcu))
 		kfree(v);
 	else
 		kfree_rcu(v, rcu);

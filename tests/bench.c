@@ -16,8 +16,10 @@
 #include "kernel/string.h"
 #include "kernel/timer.h"
 #include "kernel/worker.h"
+#include "mm/fault.h"
 #include "mm/kmalloc.h"
 #include "mm/mm.h"
+#include "mm/mmap.h"
 #include "mm/page_alloc.h"
 #include "mm/spf.h"
 #include "mm/tlb.h"
@@ -377,7 +379,7 @@ static void shootdown(void)
 			for (int r = 0; r < BATCHES; r++) {
 				uint64_t t0 = rdtsc_ordered();
 				for (int i = 0; i < 50; i++)
-					flush_tlb_mm_range(mm, a, a + pages[pi] * PAGE_SIZE, false);
+					flush_tlb_mm_range(mm, a, a + pages[pi] * PAGE_SIZE, FLUSH_PAGES);
 				b[r] = tsc_to_ns(rdtsc_ordered() - t0) / 50;
 			}
 			uint64_t ns = median_u64(b, BATCHES);

@@ -1,10 +1,11 @@
 /*
- * KTAP runner, result accounting and report_error(). See tests/ktap.h.
+ * KTAP runner, result accounting, and the run's report sink (the kernel's
+ * findings, hangs and panics: kernel/report.h). See tests/ktap.h.
  *
  * The run is driven by the BSP; report_error() and KTAP_EXPECT() may be
  * called from any CPU while a case runs. Shared state:
- *   cur.failed, cur.checks, class counts: atomics
- *   class table, per-case printed-class set: report_lock
+ *   cur.failed, cur.checks: atomics
+ *   per-case printed-class set and expectation: case_lock
  *   everything else: the BSP only
  */
 #include "tests/ktap.h"
@@ -47,12 +48,8 @@ CMDLINE_U64_SET(seed, global_seed, 0, UINT64_MAX, seed_given, "PRNG seed (defaul
 
 extern const struct ktap_suite __suites_start[], __suites_end[];
 
-#define MAX_CLASSES 32
-static spinlock_t report_lock = SPINLOCK_INIT;
-static struct {
-	const char *name;		/* (report_lock) */
-	unsigned long count;		/* (a) */
-} classes[MAX_CLASSES];
+/* Per-case accounting of findings (kernel/report.c counts the classes). */
+static spinlock_t case_lock = SPINLOCK_INIT;
 
 static struct {
 	const char *name;		/* NULL between cases */
@@ -62,9 +59,9 @@ static struct {
 	bool skipped, error;
 	char reason[160];
 	uint64_t start_tsc;
-	uint32_t printed_classes;	/* (report_lock) bit per class index */
-	const char *expect_class;	/* (report_lock) */
-	unsigned long expect_seen;	/* (report_lock) */
+	uint32_t printed_classes;	/* (case_lock) bit per class index */
+	const char *expect_class;	/* (case_lock) */
+	unsigned long expect_seen;	/* (case_lock) */
 } cur;
 
 static struct {
@@ -75,47 +72,22 @@ static struct {
 	bool suite_failed, suite_error;
 } run;
 
-static int class_index(const char *name)
+/*
+ * The run's report sink (kernel/report.h): a finding fails the running
+ * case unless the case armed an expectation for its class. The first
+ * report of each class per case is printed with its detection time.
+ */
+static void ktap_report_error(const char *class, unsigned int idx, const char *msg)
 {
-	for (int i = 0; i < MAX_CLASSES; i++) {
-		if (!classes[i].name) {
-			classes[i].name = name;
-			return i;
-		}
-		if (!strcmp(classes[i].name, name))
-			return i;
-	}
-	return MAX_CLASSES - 1;
-}
-
-unsigned long report_count(const char *class)
-{
-	for (int i = 0; i < MAX_CLASSES && classes[i].name; i++)
-		if (!strcmp(classes[i].name, class))
-			return load_relaxed(&classes[i].count);
-	return 0;
-}
-
-void report_error(const char *class, const char *fmt, ...)
-{
-	char msg[256];
-	va_list ap;
 	bool expected, first;
-	int idx;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-
-	uint64_t flags = spin_lock_irqsave(&report_lock);
-	idx = class_index(class);
-	atomic_inc(&classes[idx].count);
+	uint64_t flags = spin_lock_irqsave(&case_lock);
 	expected = cur.expect_class && !strcmp(cur.expect_class, class);
 	if (expected)
 		cur.expect_seen++;
 	first = !(cur.printed_classes & (1u << idx));
 	cur.printed_classes |= 1u << idx;
-	spin_unlock_irqrestore(&report_lock, flags);
+	spin_unlock_irqrestore(&case_lock, flags);
 
 	if (expected) {
 		printk("    # expected error %s: %s\n", class, msg);
@@ -184,18 +156,18 @@ void ktap_error(const char *fmt, ...)
 
 void ktap_expect_error_begin(const char *class)
 {
-	uint64_t flags = spin_lock_irqsave(&report_lock);
+	uint64_t flags = spin_lock_irqsave(&case_lock);
 	cur.expect_class = class;
 	cur.expect_seen = 0;
-	spin_unlock_irqrestore(&report_lock, flags);
+	spin_unlock_irqrestore(&case_lock, flags);
 }
 
 unsigned long ktap_expect_error_end(void)
 {
-	uint64_t flags = spin_lock_irqsave(&report_lock);
+	uint64_t flags = spin_lock_irqsave(&case_lock);
 	unsigned long n = cur.expect_seen;
 	cur.expect_class = NULL;
-	spin_unlock_irqrestore(&report_lock, flags);
+	spin_unlock_irqrestore(&case_lock, flags);
 	return n;
 }
 
@@ -377,7 +349,7 @@ void ktap_run(void)
 	__builtin_unreachable();
 }
 
-void ktap_abort_run(const char *class)
+__attribute__((noreturn)) static void ktap_abort_run(const char *class)
 {
 	if (cur.name) {
 		printk("    not ok %u %s # %s: the run stops here\n", cur.index, cur.name, class);
@@ -392,7 +364,7 @@ void ktap_abort_run(const char *class)
 	__builtin_unreachable();
 }
 
-void ktap_finish_panic(const char *msg)
+static void ktap_finish_panic(const char *msg)
 {
 	if (cur.name)
 		printk("    not ok %u %s # panic: %s\n", cur.index, cur.name, msg);
@@ -402,6 +374,12 @@ void ktap_finish_panic(const char *msg)
 	       run.error);
 	printk("--- End of test: FAILURE\n");
 }
+
+const struct report_sink ktap_report_sink = {
+	.error = ktap_report_error,
+	.abort_run = ktap_abort_run,
+	.panic_finish = ktap_finish_panic,
+};
 
 static bool header_started;
 

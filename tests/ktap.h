@@ -6,7 +6,7 @@
  * and the cases nested under it, indented four spaces as KTAP specifies.
  *
  * A case fails through KTAP_EXPECT() (the check and a message) or through
- * report_error() from any CPU (kernel/report.h). ktap_skip() and
+ * report_error() from any CPU (kernel/report.h; ktap_report_sink below). ktap_skip() and
  * ktap_error() end it as SKIP or ERROR: ERROR means the test or its
  * environment is broken, kept apart from a FAILURE of the code under
  * test. A case that checks nothing is an ERROR. Every case is leak
@@ -72,11 +72,13 @@ __attribute__((noreturn)) void ktap_run(void);
 /* Print the header's first lines and "Bail out!", exit with the error
  * code. */
 __attribute__((noreturn, format(printf, 1, 2))) void ktap_bail_out(const char *fmt, ...);
-/* End the run from a hang: the running case and suite fail, totals and
- * sentinel are printed, exit with the failure code. */
-__attribute__((noreturn)) void ktap_abort_run(const char *class);
-/* Called by panic(): close the log with the FAILURE sentinel. */
-void ktap_finish_panic(const char *msg);
+/*
+ * The run's report sink, for report_set_sink() at boot: a finding fails
+ * the running case; a hang fails it and its suite and ends the run with
+ * totals and the FAILURE sentinel; a panic closes the log the same way.
+ */
+struct report_sink;
+extern const struct report_sink ktap_report_sink;
 
 /* Print the header lines (KTAP version, cmdline, cpus, features, seed). */
 void ktap_print_header(void);

@@ -4,11 +4,14 @@
  */
 #include "arch/x86/traps.h"
 #include "kernel/atomic.h"
+#include "kernel/errno.h"
 #include "kernel/percpu.h"
 #include "kernel/rcu.h"
 #include "kernel/report.h"
 #include "kernel/worker.h"
+#include "mm/fault.h"
 #include "mm/mm.h"
+#include "mm/mmap.h"
 #include "mm/pgtable.h"
 #include "mm/vma.h"
 #include "tests/ktap.h"
@@ -42,12 +45,12 @@ static void table_walk_alloc_free(void)
 		    mm->nr_tables, pt_levels - 1);
 	KTAP_EXPECT(user_read_u64(a, &v) == 0 && v == 42, "read back %lu", v);
 	struct page *pt;
-	pte_t *pte = pt_walk(mm, a, false, &pt);
+	pte_t *pte = pt_walk(mm, a, PT_NO_ALLOC, &pt);
 	KTAP_EXPECT(pte && pte_present(*pte) && (*pte & PTE_W) && (*pte & PTE_U),
 		    "pte %lx", pte ? *pte : 0);
 	KTAP_EXPECT(vm_munmap(mm, a, PAGE_SIZE) == 0, "munmap failed");
 	KTAP_EXPECT(mm->nr_tables == 0, "tables after munmap: %ld", mm->nr_tables);
-	KTAP_EXPECT(!pt_walk(mm, a, false, NULL), "walk still finds a PTE after munmap");
+	KTAP_EXPECT(!pt_walk(mm, a, PT_NO_ALLOC, NULL), "walk still finds a PTE after munmap");
 	KTAP_EXPECT(user_read_u64(a, &v) == PF, "read after munmap did not fault");
 	mm_destroy(mm);
 }

@@ -31,12 +31,16 @@
 #include "kernel/report.h"
 #include "kernel/string.h"
 #include "kernel/worker.h"
+#include "mm/debug.h"
+#include "mm/fault.h"
 #include "mm/mm.h"
+#include "mm/mmap.h"
 #include "mm/pgtable.h"
 #include "mm/spf.h"
 #include "mm/tlb.h"
 #include "mm/vma.h"
 #include "tests/ktap.h"
+#include "tests/spf_stats.h"
 #include "tests/torture.h"
 
 #define PF (VEC_PF + 1)
@@ -84,7 +88,7 @@ static void check_dead_range(struct mm *mm, const struct trange *t)
 	for (unsigned int i = 0; i < t->npages; i++) {
 		uintptr_t va = t->addr + i * PAGE_SIZE;
 		struct page *pt;
-		pte_t *pte = pt_walk_lock(mm, va, false, &pt);
+		pte_t *pte = pt_walk_lock(mm, va, PT_NO_ALLOC, &pt);
 		if (!pte)
 			continue;
 		pte_t v = READ_ONCE(*pte);

@@ -15,12 +15,16 @@
 #include "kernel/spinlock.h"
 #include "kernel/string.h"
 #include "kernel/worker.h"
+#include "mm/debug.h"
+#include "mm/fault.h"
 #include "mm/mm.h"
-#include "mm/vma.h"
+#include "mm/mmap.h"
 #include "mm/page_alloc.h"
 #include "mm/pgtable.h"
 #include "mm/spf.h"
+#include "mm/vma.h"
 #include "tests/ktap.h"
+#include "tests/spf_stats.h"
 
 #define PF (VEC_PF + 1)
 
@@ -209,7 +213,7 @@ static void each_fallback_reason(void)
 	/* PTL contended: the remote fault must not spin on it. */
 	static struct remote_fault rf;
 	rf = (struct remote_fault){ fb_mm, a + 3 * PAGE_SIZE, -1 };
-	pt_walk(fb_mm, a, false, &held_pt);
+	pt_walk(fb_mm, a, PT_NO_ALLOC, &held_pt);
 	spin_lock(&held_pt->ptl);
 	KTAP_EXPECT(fault_elsewhere_until(&rf, SPF_FB_LOCK, release_ptl),
 		    "PTL held: no fallback_lock");

@@ -29,12 +29,18 @@
 #include "kernel/string.h"
 #include "kernel/timer.h"
 #include "kernel/worker.h"
+#include "mm/debug.h"
+#include "mm/fault.h"
+#include "mm/gup.h"
+#include "mm/lockless_walk.h"
 #include "mm/mm.h"
+#include "mm/mmap.h"
 #include "mm/page_alloc.h"
 #include "mm/pgtable.h"
 #include "mm/spf.h"
 #include "mm/tlb.h"
 #include "tests/ktap.h"
+#include "tests/spf_stats.h"
 #include "tests/torture.h"
 
 #define SLOTS		8

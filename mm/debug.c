@@ -1,0 +1,47 @@
+/*
+ * Test oracles on production paths and the walkers' test hook. See
+ * mm/debug.h.
+ */
+#include "mm/debug.h"
+#include "kernel/report.h"
+#include "mm/mm.h"
+#include "mm/page_alloc.h"
+#include "mm/pgtable.h"
+
+void (*spf_test_hook)(enum spf_point at, const struct spf_hook_ctx *ctx);
+
+/*
+ * Nothing may map [start, end) once it was zapped under the write lock:
+ * locked faults are excluded, and a lockless one must see its VMA gone.
+ * A PTE here would outlive munmap (an access after it returns succeeds).
+ */
+void debug_check_unmapped(struct mm *mm, uintptr_t start, uintptr_t end)
+{
+	for (uintptr_t va = start; va < end; va += PAGE_SIZE) {
+		pte_t *pte = pt_walk(mm, va, PT_NO_ALLOC, NULL);
+		if (pte && !pte_none(READ_ONCE(*pte))) {
+			report_error("stale_tlb", "mm %u: %lx still mapped (%lx) after munmap zapped it",
+				     mm->id, va, *pte);
+			return;
+		}
+	}
+}
+
+/*
+ * A table is unhooked empty; an entry found in it now was installed
+ * after the unhook by a walker that did not notice (a missing recheck):
+ * whatever it mapped is unreachable, and the write that made it lost.
+ */
+void debug_check_table_empty(struct page *t)
+{
+	const pte_t *e = page_address(t);
+
+	for (unsigned int i = 0; i < PTRS_PER_TABLE; i++) {
+		if (e[i]) {
+			report_error("lost_write", "page table pfn 0x%lx was freed holding entry %u = %lx: "
+				     "installed after the table was unhooked",
+				     (unsigned long)(page_to_phys(t) >> PAGE_SHIFT), i, e[i]);
+			return;
+		}
+	}
+}

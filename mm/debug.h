@@ -1,0 +1,57 @@
+/*
+ * The test oracles that run on the kernel's own paths, and the test hook
+ * of the lockless walkers. Everything a test asks of the production code
+ * goes through here, so the line between the mm and its tests is this
+ * file: the mm calls these at fixed points, tests set the hook.
+ *
+ *   debug_check_unmapped()     after every munmap: no PTE survived in the
+ *                              range (a lockless fault that missed its
+ *                              recheck would leave one)
+ *   debug_check_table_empty()  on every table free: nothing was installed
+ *                              in the table after it was unhooked
+ *   spf_test_hook              called at named points of the lockless
+ *                              walks and the speculative commit
+ */
+#ifndef MM_DEBUG_H
+#define MM_DEBUG_H
+
+#include <stdint.h>
+
+struct mm;
+struct page;
+
+/* Report stale_tlb if any PTE maps [start, end) of mm. Caller holds
+ * mmap_lock for write, after the zap and its flush. */
+void debug_check_unmapped(struct mm *mm, uintptr_t start, uintptr_t end);
+
+/* Report lost_write if the unhooked table t holds an entry. Called before
+ * t is freed; nothing can reach t any more. */
+void debug_check_table_empty(struct page *t);
+
+/*
+ * Test hook: called at the named points of the lockless walks and the
+ * speculative commit, with the walker's protection held. Torture tests put
+ * random delays here; directed tests force one fallback. NULL: nothing.
+ */
+enum spf_point { SPF_AT_VMA_LOOKUP, SPF_AT_WALK_LEVEL, SPF_AT_BEFORE_COMMIT, SPF_AT_GUP_WALK };
+struct spf_hook_ctx {
+	struct mm *mm;
+	uintptr_t addr;
+	uint64_t *pmd;		/* the entry pointing at the PTE table (before commit) */
+	struct page *pt;	/* the PTE table (before commit) */
+	unsigned int level;	/* walk level */
+};
+/* Set by a test on its CPU before it starts the workers and cleared after
+ * they finish (workers_start()/workers_wait() order it for them); other
+ * faults in the meantime only see it compare ctx->mm with their own. */
+extern void (*spf_test_hook)(enum spf_point at, const struct spf_hook_ctx *ctx);
+
+static inline void spf_hook(enum spf_point at, const struct spf_hook_ctx *ctx)
+{
+	void (*hook)(enum spf_point, const struct spf_hook_ctx *) = spf_test_hook;
+
+	if (__builtin_expect(hook != 0, 0))
+		hook(at, ctx);
+}
+
+#endif

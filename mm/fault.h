@@ -1,0 +1,28 @@
+/*
+ * The locked page-fault path, the #PF hook for test address spaces, and
+ * the accessors of user memory from ring 0. The lockless path the hook
+ * tries first is mm/spf.h.
+ */
+#ifndef MM_FAULT_H
+#define MM_FAULT_H
+
+#include <stdint.h>
+#include "kernel/errno.h"
+
+struct mm;
+
+enum fault_access { FAULT_READ, FAULT_WRITE };
+
+/* Resolve a fault at addr under mmap_lock (taken here for read); 0, or
+ * -EFAULT (no VMA, or access denied), -ENOMEM. Interrupts on. */
+int handle_mm_fault(struct mm *mm, uintptr_t addr, enum fault_access access);
+
+/* Access the current mm's user memory from ring 0, faulting pages in as
+ * needed; SMAP is opened only around the access. 0 or a fault vector+1. */
+int user_read_u64(uintptr_t addr, uint64_t *val);
+int user_write_u64(uintptr_t addr, uint64_t val);
+
+/* Register the #PF hook; called by mm_init(). */
+void mm_fault_init(void);
+
+#endif

@@ -1,0 +1,25 @@
+/*
+ * mmap, munmap, mprotect, madvise(DONTNEED) on test address spaces. Each
+ * takes mmap_lock for write itself (madvise: for read) and returns 0 (or
+ * the address), or a negative error (kernel/errno.h).
+ */
+#ifndef MM_MMAP_H
+#define MM_MMAP_H
+
+#include <stdint.h>
+#include "kernel/errno.h"
+
+struct mm;
+
+#define PROT_NONE	0u
+#define PROT_READ	1u
+#define PROT_WRITE	2u
+#define PROT_EXEC	4u
+#define MAP_FIXED	1u
+
+long vm_mmap(struct mm *mm, uintptr_t addr, uintptr_t len, unsigned int prot, unsigned int flags);
+long vm_munmap(struct mm *mm, uintptr_t addr, uintptr_t len);
+long vm_mprotect(struct mm *mm, uintptr_t addr, uintptr_t len, unsigned int prot);
+long vm_madvise_dontneed(struct mm *mm, uintptr_t addr, uintptr_t len);
+
+#endif
