@@ -15,6 +15,78 @@
  *                              cleared under gp.lock, tested lock-free as
  *                              a hint (a stale 1 only costs a lock trip)
  *   rcu_cpu[c]                 owner CPU with interrupts off; counters (o)
+ *
+ * This file owns the grace-period protocol. Its interleavings:
+ *
+ * (A) rcu=sched, a grace period ending. The reader holds the preempt
+ *     count up (or interrupts off); CPU u frees p after it.
+ *
+ *   updater u                  reader r               last CPU to report
+ *   unpublish p
+ *   call_rcu: smp_mb();        preempt_disable()
+ *     needs N = current + 1    q = rcu_dereference()
+ *   GP N starts (gp.lock):     ... reads *q ...
+ *     smp_mb(); qs_mask =
+ *     online CPUs not idle
+ *                              preempt_enable()
+ *                              tick/unlock/idle with count 0:
+ *                                report_qs(r) (gp.lock)
+ *                                                     report_qs() clears
+ *                                                     the last bit:
+ *                                                     store_release(completed)
+ *   tick: load_acquire(completed) >= N
+ *   invoke callback: free p
+ *
+ *   A reader that began before GP N started runs on a CPU in qs_mask: an
+ *   idle CPU is skipped only if its idle flag was seen, and leaving idle
+ *   fences before any read (pairing (C)). Its CPU reports only with the
+ *   count at 0 and interrupts on (a tick cannot land in an interrupts-off
+ *   region), that is after the section. gp.lock orders the reports; the
+ *   release of completed pairs with the acquire in advance_callbacks(),
+ *   so the callback runs after every such reader ended. A reader that
+ *   began after GP N started cannot find p: the unpublish is ordered
+ *   before call_rcu()'s fence, before the start.
+ *
+ * (B) rcu=preempt, the phase flip. Readers count per CPU and per phase;
+ *     the grace period drains the old phase behind a flip.
+ *
+ *   reader on CPU r                  grace period (gp.lock, any CPU's tick)
+ *   idx = phase                      DRAIN_INACTIVE: wait until
+ *   lock[idx]++                        sum unlock[!cur] == sum lock[!cur]
+ *   smp_mb()                         smp_mb(); phase = !cur; smp_mb()
+ *   ... reads ...                    DRAIN_OLD: wait until
+ *   smp_mb()                           sum unlock[cur] == sum lock[cur]
+ *   unlock[idx]++                      (unlocks summed first, smp_mb(),
+ *                                       then locks)
+ *                                    smp_mb(); store_release(completed)
+ *
+ *   A reader counted in the old phase's locks is waited for by DRAIN_OLD.
+ *   One that sampled the old phase but bumped its lock count after the
+ *   drain's scan did its smp_mb() after that scan, so its reads see every
+ *   update made before the grace period: it needs no wait. Such late
+ *   readers still sit in the phase that is now inactive; DRAIN_INACTIVE
+ *   waits for them before the next flip makes that phase current again,
+ *   so a drain never counts a reader of two grace periods ago against a
+ *   new one. Summing unlocks before locks means a reader counted in the
+ *   unlocks is counted in the locks too: equal sums cannot hide one.
+ *
+ * (C) Idle CPUs, both flavors. A grace period never waits for an idle
+ *     CPU; leaving idle pairs with the start:
+ *
+ *   GP start (start_gp_locked)   CPU c leaving idle (rcu_idle_exit)
+ *   gp.current = N               pc->idle = false
+ *   smp_mb()                     smp_mb()
+ *   read c's idle flag           read RCU-protected data
+ *
+ *   Either the start sees c busy and waits for its report, or c's reads
+ *   come after the start's fence and see every update made before it.
+ *
+ * (D) Expedited (rcu=sched): the waiter IPIs every CPU still owing a
+ *     report. At preempt count 0 the handler reports (the interrupted
+ *     context had interrupts on, so it was in no reader); otherwise it
+ *     sets rcu_exp_need_qs and the outermost rcu_read_unlock() reports.
+ *     A CPU with interrupts off takes the IPI when it turns them on. With
+ *     rcu=preempt the waiter drives the phase machine (B) itself.
  */
 #include "kernel/rcu.h"
 #include "arch/x86/apic.h"
@@ -57,7 +129,7 @@ static struct {
 	int phase_state;
 	uint64_t start_tsc;
 	bool stall_reported;
-} gp = { .lock = SPINLOCK_INIT };
+} gp = { .lock = SPINLOCK_INIT(LOCK_RCU_GP) };
 
 struct cblist {
 	struct rcu_head *head, **tail;
@@ -113,18 +185,8 @@ static void start_gp_locked(void)
 	gp.start_tsc = rdtsc();
 	gp.stall_reported = false;
 	rcu_cpu[me].stats.gp_started++;
-	/*
-	 * Order the callers' updates (and the new gp.current) before the
-	 * idle flags read below; pairs with the fence in rcu_idle_exit():
-	 *
-	 *   GP start (here)              CPU c leaving idle
-	 *   gp.current = N               pc->idle = false
-	 *   smp_mb()                     smp_mb()
-	 *   read c's idle flag           read RCU-protected data
-	 *
-	 * Either we see c busy and wait for it, or c's reads come after our
-	 * fence and see every update made before the grace period began.
-	 */
+	/* Order the callers' updates (and the new gp.current) before the
+	 * idle flags read below: pairing (C) at the top of the file. */
 	smp_mb();
 	if (rcu_flavor == RCU_PREEMPT) {
 		gp.phase_state = PHASE_DRAIN_INACTIVE;
@@ -191,13 +253,8 @@ static void report_qs(unsigned int cpu)
 	spin_unlock_irqrestore(&gp.lock, flags);
 }
 
-/*
- * preempt: are all readers of phase idx gone? Sum the unlocks first, then
- * (after a fence) the locks: a reader counted in the unlocks was counted
- * in the locks before, so equal sums mean no reader of idx was in flight
- * at the fence. A reader that enters idx after the lock scan did its
- * smp_mb() after incrementing and sees everything before our fence.
- */
+/* preempt: are all readers of phase idx gone? Pairing (B) at the top of
+ * the file. */
 static bool readers_drained(int idx)
 {
 	unsigned long locks = 0, unlocks = 0;
@@ -288,8 +345,8 @@ static void rcu_idle_enter(void)
 
 static void rcu_idle_exit(void)
 {
-	/* pc->idle was cleared by the caller: pairs with the fence in
-	 * start_gp_locked(). */
+	/* pc->idle was cleared by the caller: pairing (C) at the top of
+	 * the file. */
 	smp_mb();
 }
 

@@ -11,7 +11,7 @@
 #include "kernel/spinlock.h"
 #include "kernel/string.h"
 
-static spinlock_t class_lock = SPINLOCK_INIT;
+static spinlock_t class_lock = SPINLOCK_INIT(LOCK_REPORT);
 static struct {
 	const char *name;	/* (l) to set; set once, read after count's increment */
 	unsigned long count;	/* (a) */

@@ -17,19 +17,27 @@
 #include <stdint.h>
 #include "arch/x86/cpu.h"
 #include "kernel/atomic.h"
+#include "kernel/lockdep.h"
 
 struct rwlock {
 	uint32_t next;
 	uint32_t serving;
 	int32_t readers;
+	uint8_t cls;		/* (c) enum lock_class (kernel/lockdep.h) */
 };
 
-#define RWLOCK_INIT { 0, 0, 0 }
+#define RWLOCK_INIT(c) { 0, 0, 0, (c) }
+
+static inline void rwlock_init(struct rwlock *l, enum lock_class c)
+{
+	*l = (struct rwlock)RWLOCK_INIT(c);
+}
 
 static inline void read_lock(struct rwlock *l)
 {
 	uint32_t t = __atomic_fetch_add(&l->next, 1, __ATOMIC_RELAXED);
 
+	lockdep_acquired(l->cls, false);
 	while (load_acquire(&l->serving) != t)
 		cpu_relax();
 	atomic_inc(&l->readers);
@@ -38,6 +46,7 @@ static inline void read_lock(struct rwlock *l)
 
 static inline void read_unlock(struct rwlock *l)
 {
+	lockdep_released(l->cls);
 	/* Release: the reader's accesses complete before a writer that
 	 * sees the count drop proceeds. */
 	__atomic_sub_fetch(&l->readers, 1, __ATOMIC_RELEASE);
@@ -47,6 +56,7 @@ static inline void write_lock(struct rwlock *l)
 {
 	uint32_t t = __atomic_fetch_add(&l->next, 1, __ATOMIC_RELAXED);
 
+	lockdep_acquired(l->cls, false);
 	while (load_acquire(&l->serving) != t)
 		cpu_relax();
 	while (load_acquire(&l->readers))
@@ -55,6 +65,7 @@ static inline void write_lock(struct rwlock *l)
 
 static inline void write_unlock(struct rwlock *l)
 {
+	lockdep_released(l->cls);
 	store_release(&l->serving, l->serving + 1);
 }
 

@@ -65,7 +65,7 @@ void smp_call_init(void)
 	uint64_t ms = ipi_timeout_ms ? ipi_timeout_ms : cpu_features.hypervisor ? 20000 : 2000;
 	smp_call_timeout_ns = ms * 1000000;
 	for (unsigned int c = 0; c < MAX_CPUS; c++)
-		spin_lock_init(&queues[c].lock);
+		spin_lock_init(&queues[c].lock, LOCK_CALL_QUEUE);
 	irq_register(VEC_CALL, call_ipi);
 }
 

@@ -5,7 +5,8 @@
  *
  * A lock holder that spins too long is not detected here: the watchdog
  * (kernel/timer.c) catches CPUs that stop ticking, which covers a CPU
- * spinning with interrupts off.
+ * spinning with interrupts off. Each lock names its class in the lock
+ * order (kernel/lockdep.h), checked with lockdep=on.
  */
 #ifndef KERNEL_SPINLOCK_H
 #define KERNEL_SPINLOCK_H
@@ -14,18 +15,21 @@
 #include <stdint.h>
 #include "arch/x86/cpu.h"
 #include "kernel/atomic.h"
+#include "kernel/lockdep.h"
 
 typedef struct spinlock {
 	uint16_t next;		/* (a) ticket handed to the next arrival */
 	uint16_t owner;		/* (a) ticket now holding the lock */
+	uint8_t cls;		/* (c) enum lock_class */
 } spinlock_t;
 
-#define SPINLOCK_INIT { 0, 0 }
+#define SPINLOCK_INIT(c) { 0, 0, (c) }
 
-static inline void spin_lock_init(spinlock_t *l)
+static inline void spin_lock_init(spinlock_t *l, enum lock_class c)
 {
 	l->next = 0;
 	l->owner = 0;
+	l->cls = c;
 }
 
 /* The acquire load of owner pairs with the release store in spin_unlock(). */
@@ -33,6 +37,7 @@ static inline void spin_lock(spinlock_t *l)
 {
 	uint16_t me = __atomic_fetch_add(&l->next, 1, __ATOMIC_RELAXED);
 
+	lockdep_acquired(l->cls, false);
 	while (load_acquire(&l->owner) != me)
 		cpu_relax();
 }
@@ -44,12 +49,16 @@ static inline bool spin_trylock(spinlock_t *l)
 
 	if (load_relaxed(&l->next) != owner)
 		return false;
-	return __atomic_compare_exchange_n(&l->next, &next, (uint16_t)(owner + 1), false,
-					   __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+	if (!__atomic_compare_exchange_n(&l->next, &next, (uint16_t)(owner + 1), false,
+					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		return false;
+	lockdep_acquired(l->cls, true);
+	return true;
 }
 
 static inline void spin_unlock(spinlock_t *l)
 {
+	lockdep_released(l->cls);
 	store_release(&l->owner, (uint16_t)(l->owner + 1));
 }
 

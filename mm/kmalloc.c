@@ -18,7 +18,9 @@ struct free_obj {
 static struct size_class {
 	spinlock_t lock;
 	struct free_obj *free;		/* (lock) */
-} __cacheline_aligned classes[NR_CLASSES];
+} __cacheline_aligned classes[NR_CLASSES] = {
+	[0 ... NR_CLASSES - 1] = { .lock = SPINLOCK_INIT(LOCK_KMALLOC) },
+};
 
 static long in_use[MAX_CPUS] __cacheline_aligned;	/* (o) per CPU, summed */
 

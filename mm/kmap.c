@@ -202,7 +202,7 @@ paddr_t kmap_kernel_top(void)
 	return kernel_top;
 }
 
-static spinlock_t ioremap_lock = SPINLOCK_INIT;
+static spinlock_t ioremap_lock = SPINLOCK_INIT(LOCK_IOREMAP);
 static uintptr_t ioremap_next = IOREMAP_BASE;	/* (ioremap_lock) */
 
 static void *map_io_area(paddr_t pa, size_t len, uint64_t cache)

@@ -38,6 +38,7 @@ struct mm *mm_create(void)
 	memcpy((pte_t *)page_address(top) + 256, (pte_t *)phys_to_virt(kmap_kernel_top()) + 256,
 	       256 * sizeof(pte_t));
 	mm->pgd = page_to_phys(top);
+	rwlock_init(&mm->mmap_lock, LOCK_MMAP);
 	mm->id = atomic_add_return(&next_mm_id, 1);
 	return mm;
 }

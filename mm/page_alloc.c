@@ -26,7 +26,7 @@ static struct {
 	struct page *free[MAX_ORDER];	/* (lock) doubly linked, NULL-terminated */
 	uint64_t nr_free;		/* (lock) pages */
 	uint64_t managed;		/* (c) pages ever given to the allocator */
-} zone = { .lock = SPINLOCK_INIT };
+} zone = { .lock = SPINLOCK_INIT(LOCK_PAGE_ALLOC) };
 
 /* Per-CPU cache of order-0 pages, used with interrupts off by its owner. */
 struct pcp {
@@ -188,7 +188,7 @@ static void mark_allocated(struct page *p, unsigned int order, enum page_type ty
 	}
 	p->refcount = 1;
 	p->private = 0;
-	spin_lock_init(&p->ptl);
+	spin_lock_init(&p->ptl, LOCK_PTL);
 	pcps[smp_processor_id()].in_use[type] += 1l << order;
 }
 

@@ -50,7 +50,7 @@ struct page {
 	uint32_t frees;
 	struct page *next, *prev;	/* (z) free lists; (t) owner's lists */
 	spinlock_t ptl;			/* page-table lock for PTE tables */
-	uint32_t pad3;
+	uint16_t pad3;
 	struct rcu_head rcu;		/* (t) deferred freeing */
 	uint64_t private;		/* (t) owner's use */
 };

@@ -28,7 +28,7 @@ static struct page *table_alloc(struct mm *mm)
 	struct page *p = alloc_page_zeroed(PAGE_TABLE);
 
 	if (p) {
-		spin_lock_init(&p->ptl);
+		spin_lock_init(&p->ptl, LOCK_PTL);
 		atomic_inc(&mm->nr_tables);
 	}
 	return p;

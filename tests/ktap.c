@@ -32,7 +32,7 @@ const char *const kernel_version = "0.1.0";
 /* The order suites run in; DESIGN.md's list. A name here with no
  * registered suite is simply not built yet. */
 static const char *const suite_order[] = {
-	"boot", "exceptions", "page_alloc", "timer", "rcu", "rcu_torture", "mm", "tlb",
+	"boot", "exceptions", "page_alloc", "timer", "locking", "rcu", "rcu_torture", "mm", "tlb",
 	"spf", "fault_torture", "unmap_torture", "mprotect_torture", "table_free_torture",
 	"tlb_torture", "bench", NULL,
 };
@@ -49,7 +49,7 @@ CMDLINE_U64_SET(seed, global_seed, 0, UINT64_MAX, seed_given, "PRNG seed (defaul
 extern const struct ktap_suite __suites_start[], __suites_end[];
 
 /* Per-case accounting of findings (kernel/report.c counts the classes). */
-static spinlock_t case_lock = SPINLOCK_INIT;
+static spinlock_t case_lock = SPINLOCK_INIT(LOCK_REPORT);
 
 static struct {
 	const char *name;		/* NULL between cases */
