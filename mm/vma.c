@@ -4,9 +4,10 @@
  * Readers (the speculative fault path) load mm->vmas once with
  * rcu_dereference() and binary-search that array; the array and every
  * VMA in it stay valid until the reader's protection ends, because
- * replaced ones are freed only after a grace period (or, for spf under
- * pt_free=ipi with irqoff walkers, see mm/fault.c's notes: VMAs always go
- * through RCU).
+ * replaced ones are freed only after a grace period. VMAs go through
+ * RCU whatever pt_free= and spf_walk= say: the lockless lookup takes a
+ * read section of its own (mm/spf.c), so the walker protection under
+ * test covers the tables only.
  */
 #include "mm/vma.h"
 #include "arch/x86/pte.h"
