@@ -182,43 +182,50 @@ static void out_char(struct outbuf *o, char c)
 	o->pos++;
 }
 
-static void out_str(struct outbuf *o, const char *s, int width, int prec, bool left)
-{
-	int len = prec >= 0 ? (int)strnlen(s, prec) : (int)strlen(s);
+/* One conversion's flags, width and precision ("%-08.3x"). */
+struct spec {
+	int width, prec;	/* prec < 0: none */
+	bool left, zero, upper;
+	unsigned int base;
+};
 
-	if (!left)
-		for (int i = len; i < width; i++)
+static void out_str(struct outbuf *o, const char *s, const struct spec *sp)
+{
+	int len = sp->prec >= 0 ? (int)strnlen(s, sp->prec) : (int)strlen(s);
+
+	if (!sp->left)
+		for (int i = len; i < sp->width; i++)
 			out_char(o, ' ');
 	for (int i = 0; i < len; i++)
 		out_char(o, s[i]);
-	if (left)
-		for (int i = len; i < width; i++)
+	if (sp->left)
+		for (int i = len; i < sp->width; i++)
 			out_char(o, ' ');
 }
 
-static void out_num(struct outbuf *o, unsigned long long v, bool neg, unsigned int base,
-		    bool upper, int width, bool zero, bool left)
+/* v in sp->base, preceded by '-' when negative is set. */
+static void out_num(struct outbuf *o, unsigned long long v, bool negative, const struct spec *sp)
 {
 	char tmp[24];
 	int n = 0;
-	const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+	const char *digits = sp->upper ? "0123456789ABCDEF" : "0123456789abcdef";
 
 	do {
-		tmp[n++] = digits[v % base];
-		v /= base;
+		tmp[n++] = digits[v % sp->base];
+		v /= sp->base;
 	} while (v);
-	int len = n + neg;
-	if (neg && zero)
+	int len = n + negative;
+	if (negative && sp->zero)
 		out_char(o, '-');
-	if (!left)
-		for (int i = len; i < width; i++)
-			out_char(o, zero ? '0' : ' ');
-	if (neg && !zero)
+	if (!sp->left)
+		for (int i = len; i < sp->width; i++)
+			out_char(o, sp->zero ? '0' : ' ');
+	if (negative && !sp->zero)
 		out_char(o, '-');
 	while (n)
 		out_char(o, tmp[--n]);
-	if (left)
-		for (int i = len; i < width; i++)
+	if (sp->left)
+		for (int i = len; i < sp->width; i++)
 			out_char(o, ' ');
 }
 
@@ -231,30 +238,30 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 			out_char(&o, *fmt);
 			continue;
 		}
-		bool left = false, zero = false;
-		int width = 0, prec = -1, lng = 0;
+		struct spec sp = { .prec = -1, .base = 10 };
+		int lng = 0;
 
 		for (fmt++; *fmt == '-' || *fmt == '0'; fmt++) {
 			if (*fmt == '-')
-				left = true;
+				sp.left = true;
 			else
-				zero = true;
+				sp.zero = true;
 		}
 		if (*fmt == '*') {
-			width = va_arg(ap, int);
+			sp.width = va_arg(ap, int);
 			fmt++;
 		}
 		for (; *fmt >= '0' && *fmt <= '9'; fmt++)
-			width = width * 10 + (*fmt - '0');
+			sp.width = sp.width * 10 + (*fmt - '0');
 		if (*fmt == '.') {
-			prec = 0;
+			sp.prec = 0;
 			fmt++;
 			if (*fmt == '*') {
-				prec = va_arg(ap, int);
+				sp.prec = va_arg(ap, int);
 				fmt++;
 			}
 			for (; *fmt >= '0' && *fmt <= '9'; fmt++)
-				prec = prec * 10 + (*fmt - '0');
+				sp.prec = sp.prec * 10 + (*fmt - '0');
 		}
 		for (; *fmt == 'l' || *fmt == 'z' || *fmt == 'h'; fmt++)
 			if (*fmt != 'h')
@@ -266,23 +273,23 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 		case 'd':
 		case 'i':
 			s = lng ? va_arg(ap, long long) : va_arg(ap, int);
-			out_num(&o, s < 0 ? -(unsigned long long)s : (unsigned long long)s, s < 0,
-				10, false, width, zero, left);
+			out_num(&o, s < 0 ? -(unsigned long long)s : (unsigned long long)s, s < 0, &sp);
 			break;
 		case 'u':
 		case 'x':
 		case 'X':
 		case 'o':
 			u = lng ? va_arg(ap, unsigned long long) : va_arg(ap, unsigned int);
-			out_num(&o, u, false, *fmt == 'u' ? 10 : *fmt == 'o' ? 8 : 16,
-				*fmt == 'X', width, zero, left);
+			sp.base = *fmt == 'u' ? 10 : *fmt == 'o' ? 8 : 16;
+			sp.upper = *fmt == 'X';
+			out_num(&o, u, false, &sp);
 			break;
 		case 'c':
 			out_char(&o, (char)va_arg(ap, int));
 			break;
 		case 's': {
 			const char *str = va_arg(ap, const char *);
-			out_str(&o, str ? str : "(null)", width, prec, left);
+			out_str(&o, str ? str : "(null)", &sp);
 			break;
 		}
 		case 'p': {
@@ -291,10 +298,14 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 				char sym[128];
 				fmt++;
 				ksym_format(p, sym, sizeof(sym));
-				out_str(&o, sym, width, -1, left);
+				sp.prec = -1;
+				out_str(&o, sym, &sp);
 			} else {
-				out_str(&o, "0x", 0, -1, false);
-				out_num(&o, p, false, 16, false, 16, true, false);
+				/* 0x and 16 digits, whatever the flags said. */
+				static const struct spec ptr = { .width = 16, .prec = -1, .zero = true, .base = 16 };
+				out_char(&o, '0');
+				out_char(&o, 'x');
+				out_num(&o, p, false, &ptr);
 			}
 			break;
 		}

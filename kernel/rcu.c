@@ -291,11 +291,13 @@ static void preempt_advance_locked(void)
 	}
 }
 
-static void preempt_try_advance(bool wait_for_lock)
+enum gp_lock_wait { GP_LOCK_TRY, GP_LOCK_SPIN };
+
+static void preempt_try_advance(enum gp_lock_wait wait)
 {
 	uint64_t flags = irq_save();
 
-	if (wait_for_lock)
+	if (wait == GP_LOCK_SPIN)
 		spin_lock(&gp.lock);
 	else if (!spin_trylock(&gp.lock)) {
 		irq_restore(flags);
@@ -454,7 +456,7 @@ static void wait_helping(int *v, int until)
 	while (load_acquire(v) != until) {
 		rcu_qs();
 		if (rcu_flavor == RCU_PREEMPT)
-			preempt_try_advance(false);
+			preempt_try_advance(GP_LOCK_TRY);
 		uint64_t flags = irq_save();
 		process_callbacks(RCU_BATCH);
 		irq_restore(flags);
@@ -498,7 +500,7 @@ void synchronize_rcu_expedited(void)
 	uint64_t asked = 0, again = 0;
 	while (load_acquire(&gp.completed) < needed) {
 		if (rcu_flavor == RCU_PREEMPT) {
-			preempt_try_advance(true);
+			preempt_try_advance(GP_LOCK_SPIN);
 			cpu_relax();
 			continue;
 		}
@@ -615,7 +617,7 @@ static void rcu_tick(struct trap_frame *f)
 			report_qs(pc->cpu);
 		}
 	} else {
-		preempt_try_advance(false);
+		preempt_try_advance(GP_LOCK_TRY);
 	}
 	stall_check();
 	process_callbacks(RCU_BATCH);

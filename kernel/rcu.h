@@ -21,7 +21,8 @@
  * report ends the grace period (sched) or any CPU's tick advances the
  * phase machine (preempt), and starts the next when callbacks wait.
  *
- * Lock order: rcu state lock -> nothing (callbacks run with no RCU lock).
+ * Lock order: gp.lock is LOCK_RCU_GP in kernel/lockdep.h's table;
+ * callbacks run with no RCU lock held.
  */
 #ifndef KERNEL_RCU_H
 #define KERNEL_RCU_H

@@ -1,3 +1,24 @@
+/*
+ * Cross-CPU function calls. See kernel/smp_call.h.
+ *
+ * This file owns the call protocol; the TLB shootdown built on it is
+ * drawn in mm/tlb.c.
+ *
+ *   caller                             target (IPI, or polling while it
+ *                                      waits for a call of its own)
+ *   req on the stack, done = 0
+ *   lock queue; push req; unlock
+ *   send IPI  ------------------->     lock queue; take the list; unlock
+ *                                      next = req->next (req dies with done)
+ *                                      fn(arg) with interrupts off
+ *   load_acquire(done)  <----------    store_release(done, 1)
+ *   req may go out of scope
+ *
+ * The queue lock hands the request over; the release of done pairs with
+ * the caller's acquire, so the caller sees everything fn wrote, and the
+ * target touches req no more after it. A caller waiting for its own call
+ * serves its queue meanwhile, so CPUs calling each other never deadlock.
+ */
 #include "kernel/smp_call.h"
 #include "arch/x86/apic.h"
 #include "arch/x86/traps.h"
