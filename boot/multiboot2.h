@@ -23,6 +23,14 @@ struct mem_range {
 	uint32_t type;
 };
 
+/* The whole 4 KiB pages of r, [*start, *end), if r is usable memory. */
+static inline bool mem_range_usable_pages(const struct mem_range *r, uint64_t *start, uint64_t *end)
+{
+	*start = (r->base + 4095) & ~4095ull;
+	*end = (r->base + r->len) & ~4095ull;
+	return r->type == MEM_USABLE && *start < *end;
+}
+
 struct boot_fb {
 	bool present;
 	uint64_t addr;

@@ -109,11 +109,9 @@ static void early_alloc_init(const struct boot_info *bi)
 	paddr_t kend = virt_to_phys(_kernel_end);
 
 	for (unsigned int i = 0; i < bi->nranges; i++) {
-		const struct mem_range *r = &bi->ranges[i];
-		paddr_t s = (r->base + PAGE_SIZE - 1) & PAGE_MASK;
-		paddr_t e = (r->base + r->len) & PAGE_MASK;
+		paddr_t s, e;
 
-		if (r->type != MEM_USABLE)
+		if (!mem_range_usable_pages(&bi->ranges[i], &s, &e))
 			continue;
 		if (s < kend && e > (paddr_t)(uintptr_t)_kernel_phys_start)
 			s = kend;

@@ -420,11 +420,9 @@ void page_alloc_init(const struct boot_info *bi)
 
 	spin_lock(&zone.lock);
 	for (unsigned int i = 0; i < bi->nranges; i++) {
-		const struct mem_range *r = &bi->ranges[i];
-		paddr_t s = (r->base + PAGE_SIZE - 1) & PAGE_MASK;
-		paddr_t e = (r->base + r->len) & PAGE_MASK;
+		paddr_t s, e;
 
-		if (r->type != MEM_USABLE)
+		if (!mem_range_usable_pages(&bi->ranges[i], &s, &e))
 			continue;
 		/* Below 1 MiB stays with the firmware and the AP trampoline. */
 		if (s < 0x100000)
