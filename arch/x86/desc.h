@@ -20,4 +20,8 @@
  * caller: 3 stacks of IST_STACK_SIZE). */
 void gdt_init_cpu(unsigned int cpu, void *ist_stacks);
 
+/* Build the shared IDT once (BSP), then load it on each CPU. */
+void idt_init(void);
+void idt_load(void);
+
 #endif

@@ -50,9 +50,6 @@ _Static_assert(sizeof(struct trap_frame) == 22 * 8, "isr.asm frame layout");
 
 typedef void (*irq_handler_t)(struct trap_frame *f);
 
-/* Install the IDT on this CPU (the table itself is built once). */
-void idt_init(void);
-void idt_load(void);
 void irq_register(unsigned int vector, irq_handler_t fn);
 
 /*
