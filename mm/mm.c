@@ -60,7 +60,7 @@ void mm_switch(struct mm *mm)
 		store_relaxed(&pc->mm_lazy, false);
 		smp_mb();
 		if (atomic_xchg(&pc->tlb_flush_pending, 0))
-			write_cr3(read_cr3());
+			flush_tlb_local_nonglobal();
 	}
 	if (old != mm) {
 		/* Join the mask before loading CR3: mm/tlb.c, pairing (C).

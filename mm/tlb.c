@@ -114,7 +114,7 @@ static void flush_local(void *arg)
 	if (pc->mm != fi->mm)
 		return;
 	if (fi->full) {
-		write_cr3(read_cr3());
+		flush_tlb_local_nonglobal();
 		return;
 	}
 	for (uintptr_t va = fi->start; va < fi->end; va += PAGE_SIZE)

@@ -221,4 +221,27 @@ void cpu_features_string(char *buf, unsigned long len);
  * (up to 51) are reserved. */
 uint64_t cpu_reserved_pte_mask(void);
 
+enum invpcid_type { INVPCID_ADDR = 0, INVPCID_CONTEXT = 1, INVPCID_ALL_GLOBAL = 2, INVPCID_ALL = 3 };
+
+static inline void invpcid(enum invpcid_type type, uint64_t pcid, uintptr_t va)
+{
+	struct { uint64_t pcid, va; } desc = { pcid, va };
+
+	__asm__ volatile("invpcid %0, %1" : : "m"(desc), "r"((uint64_t)type) : "memory");
+}
+
+/*
+ * Drop this CPU's non-global translations and paging-structure caches for
+ * the address space in CR3 (every one uses PCID 0): INVPCID single-context
+ * where the CPU has it, else a CR3 reload, which does the same (SDM 4.10.4.1).
+ * Global (kernel) translations stay.
+ */
+static inline void flush_tlb_local_nonglobal(void)
+{
+	if (cpu_features.invpcid)
+		invpcid(INVPCID_CONTEXT, 0, 0);
+	else
+		write_cr3(read_cr3());
+}
+
 #endif
