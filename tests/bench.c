@@ -13,6 +13,7 @@
 #include "kernel/printk.h"
 #include "kernel/rcu.h"
 #include "kernel/smp_call.h"
+#include "kernel/sort.h"
 #include "kernel/string.h"
 #include "kernel/timer.h"
 #include "kernel/worker.h"
@@ -26,22 +27,6 @@
 #include "tests/ktap.h"
 
 #define BATCHES 9
-
-static void sort_u64(uint64_t *v, unsigned int n)
-{
-	for (unsigned int i = 1; i < n; i++)
-		for (unsigned int j = i; j && v[j - 1] > v[j]; j--) {
-			uint64_t t = v[j];
-			v[j] = v[j - 1];
-			v[j - 1] = t;
-		}
-}
-
-static uint64_t median_u64(uint64_t *v, unsigned int n)
-{
-	sort_u64(v, n);
-	return v[n / 2];
-}
 
 static void bench_line(const char *name, uint64_t value, const char *unit, const char *keys)
 {

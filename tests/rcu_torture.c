@@ -24,7 +24,6 @@
 #include "kernel/prng.h"
 #include "kernel/rcu.h"
 #include "kernel/report.h"
-#include "kernel/worker.h"
 #include "mm/kmalloc.h"
 #include "tests/ktap.h"
 #include "kernel/string.h"
@@ -43,8 +42,7 @@ struct tobj {
 
 static struct {
 	struct tobj *current;		/* (r) published object */
-	uint64_t end_tsc;
-	int stop;			/* (a) */
+	struct torture t;
 	int in_flight;			/* (a) objects retired by call_rcu, not freed */
 	unsigned long hist[MAX_CPUS][MAX_AGE + 1];	/* (o) age seen at read end */
 	unsigned long reads[MAX_CPUS];	/* (o) */
@@ -70,7 +68,7 @@ static void age_one(struct rcu_head *h)
 
 static void writer(struct prng *r)
 {
-	while (rdtsc() < tt.end_tsc && !ktap_case_failed()) {
+	while (torture_running(&tt.t)) {
 		struct tobj *n = kmalloc(sizeof(*n)), *old;
 		if (!n) {
 			rcu_barrier();
@@ -95,14 +93,14 @@ static void writer(struct prng *r)
 		}
 		torture_delay(r, 200000);
 	}
-	store_release(&tt.stop, 1);
+	torture_stop(&tt.t);
 }
 
 static void reader(struct prng *r)
 {
 	unsigned int me = smp_processor_id();
 
-	while (!load_acquire(&tt.stop)) {
+	while (!torture_stopped(&tt.t)) {
 		/* Between reads a kernel thread passes a quiescent state (as
 		 * cond_resched() would); without it rcu=sched could only rely
 		 * on a tick landing between two sections. */
@@ -150,17 +148,17 @@ static void torture_dispatch(void *arg)
 
 static void rcu_torture_run(void)
 {
+	static const struct torture_needs needs = {
+		.cpus = 2, .roles = "a writer and a reader", .mm = TORTURE_NO_MM,
+	};
 	unsigned int me = smp_processor_id(), c;
 	uint64_t gp0 = rcu_gp_completed(), t0 = rdtsc();
 	unsigned long hist[MAX_AGE + 1] = { 0 }, reads = 0;
 
-	if (nr_cpus_online < 2) {
-		ktap_skip("needs 2 CPUs (a writer and a reader)");
-		return;
-	}
 	memset(&tt, 0, sizeof(tt));
-	tt.end_tsc = torture_end_tsc();
-	workers_run_all(torture_dispatch, &me, (torture_duration_s + 60) * 1000000000ull);
+	if (!torture_begin(&tt.t, &needs))
+		return;
+	torture_run(&tt.t, torture_dispatch, &me);
 
 	struct tobj *last = tt.current;
 	tt.current = NULL;
@@ -180,11 +178,9 @@ static void rcu_torture_run(void)
 		  (unsigned long long)(ms ? gps * 1000 / ms : 0));
 	ktap_diag("age histogram (grace periods seen ending under a reader): 0:%lu 1:%lu 2:%lu 3+:%lu",
 		  hist[0], hist[1], hist[2], hist[3]);
-	if (!ktap_case_failed()) {
-		/* A run that did too little proves nothing. */
-		KTAP_EXPECT(tt.updates > 10, "only %lu updates", tt.updates);
-		KTAP_EXPECT(reads > 100, "only %lu reads", reads);
-	}
+	TORTURE_EXPECT_WORK(&tt.t, tt.updates > 10, "only %lu updates", tt.updates);
+	TORTURE_EXPECT_WORK(&tt.t, reads > 100, "only %lu reads", reads);
+	torture_end(&tt.t);
 	KTAP_EXPECT(load_relaxed(&tt.in_flight) == 0, "%d retired objects never freed", tt.in_flight);
 }
 

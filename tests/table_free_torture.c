@@ -28,7 +28,6 @@
 #include "kernel/report.h"
 #include "kernel/string.h"
 #include "kernel/timer.h"
-#include "kernel/worker.h"
 #include "mm/debug.h"
 #include "mm/fault.h"
 #include "mm/gup.h"
@@ -48,10 +47,8 @@
 #define SLOT_PAGES	4
 
 static struct {
-	struct mm *mm;
+	struct torture t;
 	uintptr_t base;
-	uint64_t end_tsc;
-	int stop;				/* (a) */
 	unsigned int unmapper;
 	unsigned long unmaps, walks[MAX_CPUS], gups[MAX_CPUS];
 	struct prng rng[MAX_CPUS];		/* (o) delays of the hook */
@@ -89,7 +86,7 @@ static void delay_hook(enum spf_point at, const struct spf_hook_ctx *ctx)
 	struct prng *r = &tt.rng[smp_processor_id()];
 
 	(void)at;
-	if (ctx->mm != tt.mm)
+	if (ctx->mm != tt.t.mm)
 		return;
 	if (prng_below(r, 64) == 0)
 		wait_for_freeing();
@@ -101,10 +98,10 @@ static void unmapper(void)
 {
 	struct prng *r = &tt.rng[smp_processor_id()];
 
-	mm_switch(tt.mm);
-	while (rdtsc() < tt.end_tsc && !ktap_case_failed()) {
+	mm_switch(tt.t.mm);
+	while (torture_running(&tt.t)) {
 		uintptr_t slot = tt.base + prng_below(r, SLOTS) * SLOT_STRIDE;
-		long a = vm_mmap(tt.mm, slot, SLOT_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_FIXED);
+		long a = vm_mmap(tt.t.mm, slot, SLOT_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_FIXED);
 		if (a < 0)
 			continue;
 		for (unsigned int i = 0; i < SLOT_PAGES; i++)
@@ -114,10 +111,10 @@ static void unmapper(void)
 		ndelay(prng_below(r, 2000000));
 		/* Unmapping the only VMA of a 1 GiB span frees its PTE and PD
 		 * tables (mm/pgtable.c), by IPI or after a grace period. */
-		vm_munmap(tt.mm, a, SLOT_PAGES * PAGE_SIZE);
+		vm_munmap(tt.t.mm, a, SLOT_PAGES * PAGE_SIZE);
 		WRITE_ONCE(tt.unmaps, tt.unmaps + 1);
 	}
-	store_release(&tt.stop, 1);
+	torture_stop(&tt.t);
 }
 
 static void walker(void)
@@ -127,15 +124,15 @@ static void walker(void)
 	struct page *p;
 
 	mm_switch_kernel();
-	while (!load_acquire(&tt.stop) && !ktap_case_failed()) {
+	while (!torture_stopped(&tt.t) && !ktap_case_failed()) {
 		uintptr_t addr = tt.base + prng_below(r, SLOTS) * SLOT_STRIDE +
 				 prng_below(r, SLOT_PAGES) * PAGE_SIZE;
 		if (prng_below(r, 2)) {
 			/* The speculative fault itself (it may install a page
 			 * the next munmap takes away again). */
-			spf_handle_fault(tt.mm, addr, prng_below(r, 2));
+			spf_handle_fault(tt.t.mm, addr, prng_below(r, 2) ? FAULT_WRITE : FAULT_READ);
 			tt.walks[me]++;
-		} else if (gup_fast(tt.mm, addr, false, &p) == 0) {
+		} else if (gup_fast(tt.t.mm, addr, FAULT_READ, &p) == 0) {
 			put_page(p);
 			tt.gups[me]++;
 		} else {
@@ -155,18 +152,17 @@ static void dispatch(void *arg)
 
 static void table_free_torture_run(void)
 {
+	static const struct torture_needs needs = {
+		.cpus = 2, .roles = "an unmapper and a walker", .mm = TORTURE_OWN_MM,
+	};
 	struct tlb_stats t0, t1;
 	uint64_t s0[NR_SPF_STATS];
 	unsigned long walks = 0, gups = 0;
 	unsigned int c;
 
-	if (nr_cpus_online < 2) {
-		ktap_skip("needs 2 CPUs (an unmapper and a walker)");
-		return;
-	}
 	memset(&tt, 0, sizeof(tt));
-	tt.mm = mm_create();
-	KTAP_ASSERT(tt.mm, "out of memory");
+	if (!torture_begin(&tt.t, &needs))
+		return;
 	tt.base = MMAP_BASE;
 	tt.unmapper = smp_processor_id();
 	for_each_online_cpu(c)
@@ -178,9 +174,8 @@ static void table_free_torture_run(void)
 		  nr_cpus_online - 1, (unsigned long long)torture_duration_s);
 	tlb_stats_get(&t0);
 	spf_stats_get(s0);
-	tt.end_tsc = torture_end_tsc();
 	spf_test_hook = delay_hook;
-	workers_run_all(dispatch, NULL, (torture_duration_s + 60) * 1000000000ull);
+	torture_run(&tt.t, dispatch, NULL);
 	spf_test_hook = NULL;
 	tlb_stats_get(&t1);
 	for_each_online_cpu(c) {
@@ -190,11 +185,9 @@ static void table_free_torture_run(void)
 	ktap_diag("%lu unmaps, %lu speculative walks, %lu gup_fast walks, %llu shootdowns",
 		  tt.unmaps, walks, gups, (unsigned long long)(t1.shootdowns - t0.shootdowns));
 	spf_stats_print(s0);
-	if (!ktap_case_failed()) {
-		KTAP_EXPECT(tt.unmaps > 10, "only %lu unmaps", tt.unmaps);
-		KTAP_EXPECT(walks + gups > 10, "only %lu walks", walks + gups);
-	}
-	mm_destroy(tt.mm);
+	TORTURE_EXPECT_WORK(&tt.t, tt.unmaps > 10, "only %lu unmaps", tt.unmaps);
+	TORTURE_EXPECT_WORK(&tt.t, walks + gups > 10, "only %lu walks", walks + gups);
+	torture_end(&tt.t);
 }
 
 static const struct ktap_case table_free_torture_cases[] = {

@@ -9,6 +9,7 @@
 #include "arch/x86/tsc.h"
 #include "kernel/atomic.h"
 #include "kernel/percpu.h"
+#include "kernel/sort.h"
 #include "kernel/timer.h"
 #include "kernel/worker.h"
 #include "mm/kmap.h"
@@ -89,15 +90,7 @@ static void measure_apic_rate(void *arg)
 			continue;	/* the counter reloaded in between */
 		samples[n++] = (uint64_t)(c0 - c1) * 1000000000ull / tsc_to_ns(t1 - t0);
 	}
-	/* median */
-	for (unsigned int i = 0; i < n; i++)
-		for (unsigned int j = i + 1; j < n; j++)
-			if (samples[j] < samples[i]) {
-				uint64_t t = samples[i];
-				samples[i] = samples[j];
-				samples[j] = t;
-			}
-	measured_hz[smp_processor_id()] = n ? samples[n / 2] : 0;
+	measured_hz[smp_processor_id()] = median_u64(samples, n);
 }
 
 static void tick_rate(void)

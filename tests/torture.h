@@ -1,21 +1,124 @@
 /*
- * Shared by the torture suites: the time budget (duration=) and random
- * delays for widening race windows.
+ * Shared by the torture suites: the time budget (duration=), one run's
+ * setup and teardown (struct torture), and random delays for widening
+ * race windows (tests/spf_delays.h puts them in the speculative fault
+ * path).
+ *
+ * A suite's case reads:
+ *
+ *	memset(&state, 0, sizeof(state));	(state holds a struct torture t)
+ *	if (!torture_begin(&state.t, &needs))	skipped, or no memory
+ *		return;
+ *	... set up the address space ...
+ *	torture_run(&state.t, worker, arg);
+ *	... sum up, ktap_diag() ...
+ *	TORTURE_EXPECT_WORK(&state.t, cond, "too little done: ...", ...);
+ *	torture_end(&state.t);
+ *
+ * In the workers one CPU (or each) loops while torture_running(); a
+ * suite whose other CPUs loop until that one is done ends its timed loop
+ * with torture_stop() and lets them loop while !torture_stopped().
  */
 #ifndef TESTS_TORTURE_H
 #define TESTS_TORTURE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "arch/x86/cpu.h"
 #include "arch/x86/tsc.h"
+#include "kernel/atomic.h"
 #include "kernel/prng.h"
+#include "kernel/worker.h"
+#include "tests/ktap.h"
+
+struct mm;
 
 extern uint64_t torture_duration_s;	/* (c) duration= */
 
-static inline uint64_t torture_end_tsc(void)
+enum torture_mm {
+	TORTURE_NO_MM,			/* the suite needs no address space */
+	TORTURE_OWN_MM,			/* torture_begin() creates one, torture_end() destroys it */
+};
+
+/* What a suite needs to run at all. */
+struct torture_needs {
+	unsigned int cpus;		/* fewer online: the case is skipped */
+	const char *roles;		/* what those CPUs do, named in the skip; may be NULL */
+	enum torture_mm mm;
+};
+
+/* Whether the "too little done" checks count (see TORTURE_EXPECT_WORK). */
+enum torture_verdict { TORTURE_UNJUDGED, TORTURE_JUDGE_WORK, TORTURE_CUT_SHORT };
+
+/*
+ * One run of a torture case. Protection: (c) written by the case's CPU
+ * before torture_run() starts the workers (workers_start() orders it for
+ * them), constant while they run; (a) atomic; (b) the case's CPU only.
+ */
+struct torture {
+	struct mm *mm;			/* (c) with TORTURE_OWN_MM, else NULL */
+	uint64_t end_tsc;		/* (c) the timed loops end here */
+	int stop;			/* (a) see torture_stop() */
+	enum torture_verdict verdict;	/* (b) */
+};
+
+/*
+ * Start a case: skip it (returns false) if fewer than needs->cpus CPUs
+ * are online; create its address space if it needs one (returns false,
+ * the case failed, if memory ran out). t must be zeroed by the caller.
+ */
+bool torture_begin(struct torture *t, const struct torture_needs *needs);
+
+/*
+ * Run fn(arg) on every online CPU for duration= seconds and wait for all
+ * of them, a minute longer at most (then the stragglers are a hang).
+ */
+void torture_run(struct torture *t, worker_fn fn, void *arg);
+
+/*
+ * In a worker of a TORTURE_OWN_MM run, first: seed rng for this CPU
+ * (stream stream_base + CPU, from seed=) and switch to the run's
+ * address space.
+ */
+void torture_worker_start(const struct torture *t, struct prng *rng, uint64_t stream_base);
+
+/* In a worker: the time is not up and the case has not failed. */
+static inline bool torture_running(const struct torture *t)
 {
-	return rdtsc() + ns_to_tsc(torture_duration_s * 1000000000ull);
+	return rdtsc() < t->end_tsc && !ktap_case_failed();
 }
+
+/*
+ * The CPU running the timed loop tells the others it is done. The
+ * release pairs with the acquire in torture_stopped(): what it did in
+ * its last step is visible to a CPU that sees the stop.
+ */
+static inline void torture_stop(struct torture *t)
+{
+	store_release(&t->stop, 1);
+}
+
+static inline bool torture_stopped(struct torture *t)
+{
+	return load_acquire(&t->stop) != 0;
+}
+
+/*
+ * Whether the run's work is judged: a case that had failed before its
+ * first work check stopped its workers early, so none of the checks
+ * count. Decided once per run, at the first call.
+ */
+bool torture_judges_work(struct torture *t);
+
+/* A run that did too little proves nothing: check that cond holds. */
+#define TORTURE_EXPECT_WORK(t, cond, fmt, ...)				\
+	do {								\
+		if (torture_judges_work(t))				\
+			KTAP_EXPECT(cond, fmt, ##__VA_ARGS__);		\
+	} while (0)
+
+/* End the case: destroy its address space. */
+void torture_end(struct torture *t);
 
 /* A delay of up to max_ns, mostly short, now and then the whole range:
  * most iterations stay fast, a few hold a window open for long. */

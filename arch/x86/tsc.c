@@ -4,6 +4,7 @@
 #include "arch/x86/cpu.h"
 #include "kernel/cmdline.h"
 #include "kernel/printk.h"
+#include "kernel/sort.h"
 #include "mm/kmap.h"
 
 uint64_t tsc_khz;
@@ -57,14 +58,7 @@ static uint64_t calib_cpuid16(void)
 
 static uint64_t median(uint64_t *v, unsigned int n)
 {
-	for (unsigned int i = 0; i < n; i++)
-		for (unsigned int j = i + 1; j < n; j++)
-			if (v[j] < v[i]) {
-				uint64_t t = v[i];
-				v[i] = v[j];
-				v[j] = t;
-			}
-	return v[n / 2];
+	return median_u64(v, n);
 }
 
 /*

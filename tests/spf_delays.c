@@ -1,0 +1,92 @@
+/* Delays in the speculative fault path: see tests/spf_delays.h. */
+#include "tests/spf_delays.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/tsc.h"
+#include "kernel/percpu.h"
+#include "kernel/prng.h"
+#include "kernel/rcu.h"
+#include "mm/debug.h"
+#include "mm/tlb.h"
+#include "mm/vma.h"
+#include "tests/torture.h"
+
+/*
+ * Protection: (c) set by spf_delays_on() before the workers start and
+ * cleared by spf_delays_off() after they finish (workers_start() and
+ * workers_wait() order them), (o) each CPU its own.
+ */
+static struct prng hook_rng[MAX_CPUS];		/* (o) */
+static struct mm *hooked_mm;			/* (c) */
+static enum spf_delays_kind hook_kind;		/* (c) */
+
+/*
+ * unmap_torture: now and then a fault about to commit waits for the
+ * mapper to unmap its range: until the VMA is gone from the published
+ * array, then until a shootdown has started (munmap zaps the PTEs before
+ * it flushes) or 1 ms has passed (a range with no PTE needs no flush);
+ * 3 ms in all at most. Random delays alone rarely line a commit up after
+ * that zap. A fault that then commits without rechecking its VMA leaves a
+ * PTE in an unmapped range (munmap's own check or the range's dead check
+ * in tests/trange.c reports it); a correct one sees the VMA gone and
+ * falls back.
+ */
+void wait_for_unmap(struct mm *mm, uintptr_t addr)
+{
+	uint64_t end = rdtsc() + ns_to_tsc(3000000);
+	struct tlb_stats s0, s1;
+	bool gone = false;
+
+	while (rdtsc() < end) {
+		if (!gone) {
+			rcu_read_lock();
+			gone = !vma_find(mm, addr);
+			rcu_read_unlock();
+			if (gone) {
+				tlb_stats_get(&s0);
+				uint64_t soon = rdtsc() + ns_to_tsc(1000000);
+				if (soon < end)
+					end = soon;
+			}
+		} else {
+			tlb_stats_get(&s1);
+			if (s1.shootdowns != s0.shootdowns)
+				return;
+		}
+		cpu_relax();
+	}
+}
+
+static void spf_delays_hook(enum spf_point at, const struct spf_hook_ctx *ctx)
+{
+	struct prng *r = &hook_rng[smp_processor_id()];
+
+	if (ctx->mm != hooked_mm)
+		return;
+	if (at == SPF_AT_BEFORE_COMMIT && hook_kind == SPF_DELAYS_WAIT_FOR_UNMAP &&
+	    prng_below(r, 4) == 0) {
+		wait_for_unmap(ctx->mm, ctx->addr);
+		return;
+	}
+	/* Long holds where a writer can slip in: between loading the VMA
+	 * array and reading it, and before the commit. */
+	bool window = at == SPF_AT_BEFORE_COMMIT || at == SPF_AT_VMA_LOOKUP;
+	torture_delay(r, window ? 2000000 : 100000);
+}
+
+void spf_delays_on(struct mm *mm, enum spf_delays_kind kind)
+{
+	unsigned int c;
+
+	for_each_online_cpu(c)
+		prng_init(&hook_rng[c], global_seed, 7000 + c);
+	hooked_mm = mm;
+	hook_kind = kind;
+	spf_test_hook = spf_delays_hook;
+}
+
+void spf_delays_off(void)
+{
+	spf_test_hook = NULL;
+	hooked_mm = NULL;
+	hook_kind = SPF_DELAYS_RANDOM;
+}

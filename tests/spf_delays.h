@@ -1,0 +1,33 @@
+/*
+ * Delays inside the speculative fault path (through spf_test_hook), for
+ * the torture suites that fault on ranges other CPUs change
+ * (fault_torture, unmap_torture, tlb_torture): they widen the windows
+ * in which a writer can slip in between a speculative fault's lookup
+ * and its commit.
+ */
+#ifndef TESTS_SPF_DELAYS_H
+#define TESTS_SPF_DELAYS_H
+
+#include <stdint.h>
+#include "mm/mm.h"
+
+enum spf_delays_kind {
+	SPF_DELAYS_RANDOM,		/* random delays only */
+	SPF_DELAYS_WAIT_FOR_UNMAP,	/* and now and then a commit waits for munmap */
+};
+
+/*
+ * Install the delays for faults on mm, on the calling CPU before it
+ * starts the workers; spf_delays_off() after they have finished.
+ */
+void spf_delays_on(struct mm *mm, enum spf_delays_kind kind);
+void spf_delays_off(void);
+
+/*
+ * Wait, 3 ms at most, until the VMA at addr is gone from mm's published
+ * array and then until a shootdown has started or 1 ms has passed. Any
+ * CPU running on mm, any context (the caller may hold interrupts off).
+ */
+void wait_for_unmap(struct mm *mm, uintptr_t addr);
+
+#endif
