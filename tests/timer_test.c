@@ -65,11 +65,36 @@ static void tsc_monotonic_across_cpus(void)
 
 /*
  * The tick's rate is the APIC timer's: read its count register against the
- * TSC on every CPU (short windows inside one period, so no reload falls
- * between the two reads) and compare with the calibrated rate. Counting
- * delivered interrupts instead would measure the host scheduler: a vCPU
- * that is descheduled for longer than a period merges ticks.
+ * TSC on every CPU (windows of half a period, so a reload between the two
+ * reads is rare; a window that may hold one is skipped) and compare
+ * with the calibrated rate.
+ * Counting delivered interrupts instead would measure the host scheduler:
+ * a vCPU that is descheduled for longer than a period merges ticks. For
+ * the same reason each count is read between two TSC reads and kept only
+ * when they are close (a vCPU descheduled between the count and the TSC
+ * would skew the window by the time it lost): the bracket bounds the
+ * error to 2 * TICK_PAIR_SLACK_NS over the window, 1%, on any host.
  */
+#define TICK_PAIR_SLACK_NS	10000
+#define TICK_WINDOW_US		(1000000 / HZ / 2)
+
+static bool apic_tsc_pair(uint32_t *count, uint64_t *tsc)
+{
+	uint64_t slack = ns_to_tsc(TICK_PAIR_SLACK_NS);
+
+	for (int i = 0; i < 100; i++) {
+		uint64_t a = rdtsc_ordered();
+		uint32_t c = apic_timer_current();
+		uint64_t b = rdtsc_ordered();
+		if (b - a <= slack) {
+			*count = c;
+			*tsc = a + (b - a) / 2;
+			return true;
+		}
+	}
+	return false;
+}
+
 static uint64_t measured_hz[MAX_CPUS];
 
 static void measure_apic_rate(void *arg)
@@ -79,16 +104,19 @@ static void measure_apic_rate(void *arg)
 
 	(void)arg;
 	for (int tries = 0; tries < 100 && n < 5; tries++) {
+		uint32_t c0, c1;
+		uint64_t t0, t1;
 		uint64_t flags = irq_save();
-		uint32_t c0 = apic_timer_current();
-		uint64_t t0 = rdtsc_ordered();
-		udelay(500);
-		uint32_t c1 = apic_timer_current();
-		uint64_t t1 = rdtsc_ordered();
+		bool ok = apic_tsc_pair(&c0, &t0);
+		udelay(TICK_WINDOW_US);
+		ok = ok && apic_tsc_pair(&c1, &t1);
 		irq_restore(flags);
-		if (c1 >= c0 || t1 <= t0)
-			continue;	/* the counter reloaded in between */
-		samples[n++] = (uint64_t)(c0 - c1) * 1000000000ull / tsc_to_ns(t1 - t0);
+		/* A window longer than a period (the vCPU lost the host
+		 * after the delay) may hide a reload even with c1 < c0. */
+		uint64_t ns = t1 > t0 ? tsc_to_ns(t1 - t0) : 0;
+		if (!ok || c1 >= c0 || !ns || ns >= 1000000000ull / HZ * 3 / 4)
+			continue;	/* host too busy for a tight pair, or the counter reloaded */
+		samples[n++] = (uint64_t)(c0 - c1) * 1000000000ull / ns;
 	}
 	measured_hz[smp_processor_id()] = median_u64(samples, n);
 }
@@ -105,6 +133,7 @@ static void tick_rate(void)
 	mdelay(200);
 	for_each_online_cpu(c) {
 		long ppm = ((long)measured_hz[c] - (long)nominal) * 1000000 / (long)nominal;
+		KTAP_EXPECT(measured_hz[c], "cpu %u: no window with a tight APIC/TSC pair and no reload", c);
 		KTAP_EXPECT(ppm > -50000 && ppm < 50000,
 			    "cpu %u: tick timer runs at %llu Hz, calibrated %llu Hz (%ld ppm)", c,
 			    (unsigned long long)measured_hz[c], (unsigned long long)nominal, ppm);
