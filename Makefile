@@ -150,26 +150,37 @@ hardware: all
 	$(Q)$(PYTHON) tools/runner.py --group hardware --keep-going
 
 # The bench scenarios (group bench) one at a time, then ratios, plots and
-# build/bench/summary.md (see README, Benchmarks). PNG plots need matplotlib:
-# installed here when run as root, like tools/deps.sh does; otherwise the
-# apt-get line is printed and the SVG plots are drawn without it.
+# build/bench/summary.md (see README, Benchmarks). The plots need matplotlib:
+# the bench runs under the first of BENCH_PYTHONS that can import it. When
+# none can and this runs as root, Debian's python3-matplotlib (a module of
+# /usr/bin/python3) is installed first, like tools/deps.sh does; otherwise
+# the apt-get line is printed and plain SVG line plots are drawn.
 # BENCH_ARGS goes to tools/bench.py, e.g. BENCH_ARGS="--from-runs build/runs".
 BENCH_ARGS ?=
+BENCH_PYTHONS ?= $(PYTHON) /usr/bin/python3
+# Prints the first of BENCH_PYTHONS that has matplotlib, or nothing.
+MPL_PYTHON = for p in $(BENCH_PYTHONS); do \
+	  command -v $$p >/dev/null 2>&1 && $$p tools/bench.py --have-matplotlib && { echo $$p; break; }; \
+	done; true
 bench: all
-	$(Q)$(PYTHON) tools/bench.py --have-matplotlib || { \
-	  if dpkg -s python3-matplotlib >/dev/null 2>&1; then \
-	    echo "mmtorture: python3-matplotlib is installed but $(PYTHON) cannot import it; SVG plots only (try PYTHON=/usr/bin/python3)" >&2; \
-	  elif [ "$$(id -u)" = 0 ]; then \
-	    echo "mmtorture: installing python3-matplotlib for the PNG plots"; \
-	    export DEBIAN_FRONTEND=noninteractive; \
-	    apt-get -o DPkg::Lock::Timeout=600 -o Dpkg::Use-Pty=0 -qq update || \
-	      echo "mmtorture: apt-get update failed; trying the install anyway" >&2; \
-	    apt-get -o DPkg::Lock::Timeout=600 -o Dpkg::Use-Pty=0 -qq install -y --no-install-recommends \
-	      python3-matplotlib || echo "mmtorture: could not install python3-matplotlib; SVG plots only" >&2; \
-	  else \
-	    echo "mmtorture: for PNG plots run: sudo apt-get install -y python3-matplotlib (SVG plots are drawn without it)" >&2; \
-	  fi; }
-	$(Q)$(PYTHON) tools/bench.py $(BENCH_ARGS)
+	$(Q)py=$$($(MPL_PYTHON)); \
+	if [ -z "$$py" ] && [ "$$(id -u)" = 0 ] && ! dpkg -s python3-matplotlib >/dev/null 2>&1; then \
+	  echo "mmtorture: installing python3-matplotlib for the plots"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get -o DPkg::Lock::Timeout=600 -o Dpkg::Use-Pty=0 -qq update || \
+	    echo "mmtorture: apt-get update failed; trying the install anyway" >&2; \
+	  apt-get -o DPkg::Lock::Timeout=600 -o Dpkg::Use-Pty=0 -qq install -y --no-install-recommends \
+	    python3-matplotlib || echo "mmtorture: could not install python3-matplotlib" >&2; \
+	  py=$$($(MPL_PYTHON)); \
+	fi; \
+	if [ -z "$$py" ]; then \
+	  py=$(PYTHON); \
+	  echo "mmtorture: none of $(BENCH_PYTHONS) can import matplotlib, so the plots are plain SVG line plots;" \
+	    "for real ones: sudo apt-get install -y python3-matplotlib" >&2; \
+	elif [ "$$py" != "$(PYTHON)" ]; then \
+	  echo "mmtorture: the bench runs under $$py, which has matplotlib for the plots"; \
+	fi; \
+	$$py tools/bench.py $(BENCH_ARGS)
 
 debug: $(BUILD)/run.iso
 	@echo "QEMU is halted with a gdb stub on :1234. In another terminal:"

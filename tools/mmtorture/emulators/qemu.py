@@ -1,0 +1,142 @@
+"""QEMU: the machine (pc or q35), firmware (SeaBIOS, or OVMF with a copy of
+its variable store per run), accelerator (TCG, or KVM when /dev/kvm can
+create a VM), serial port, ACPI SPCR table.  The kernel ends the run
+through the isa-debug-exit device, so QEMU's exit status is its verdict."""
+
+import fcntl
+import os
+import re
+import shutil
+import threading
+
+from ..common import mkspcr
+from ..ktap import HOSTERR, KERNEL_STATUSES, SKIP, classify
+from .base import Emulator
+
+QEMU = "qemu-system-x86_64"
+OVMF_CODE = "/usr/share/OVMF/OVMF_CODE.fd"
+OVMF_VARS = "/usr/share/OVMF/OVMF_VARS.fd"
+
+KVM_START_FAILURE_RE = re.compile(
+    r"failed to initialize kvm|could not access kvm|kvm.*(?:not supported|permission denied|"
+    r"no such file|unavailable)|requires kvm|-accel kvm", re.I)
+
+_kvm_lock = threading.Lock()
+_kvm_state = None
+
+
+def kvm_unusable_reason():
+    """None when KVM can create a VM, else why not (probed once)."""
+    global _kvm_state
+    with _kvm_lock:
+        if _kvm_state is None:
+            _kvm_state = [_probe_kvm()]
+        return _kvm_state[0]
+
+
+def _probe_kvm():
+    try:
+        fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
+    except OSError as e:
+        return "/dev/kvm: %s" % (e.strerror or e)
+    try:
+        version = fcntl.ioctl(fd, 0xAE00, 0)  # KVM_GET_API_VERSION
+        if version != 12:
+            return "/dev/kvm: unexpected API version %d" % version
+        vm = fcntl.ioctl(fd, 0xAE01, 0)  # KVM_CREATE_VM
+        if vm < 0:
+            return "/dev/kvm: KVM_CREATE_VM failed"
+        os.close(vm)
+    except OSError as e:
+        return "/dev/kvm: %s" % (e.strerror or e)
+    finally:
+        os.close(fd)
+    return None
+
+
+def icount_shift(args):
+    """The -icount shift in a QEMU argument list: an int, 'auto', or None
+    when icount is off."""
+    for i, a in enumerate(args):
+        if a in ("-icount", "--icount"):
+            value = args[i + 1] if i + 1 < len(args) else ""
+        elif a.startswith(("-icount=", "--icount=")):
+            value = a.partition("=")[2]
+        else:
+            continue
+        for part in value.split(","):
+            k, eq, v = part.partition("=")
+            if not eq and k:
+                k, v = "shift", k
+            if k == "shift":
+                return int(v) if v.isdigit() else v
+        return "auto"
+    return None
+
+
+def qemu_command(scn, run_dir, iso, vars_copy):
+    if scn.accel == "kvm":
+        accel = ["-accel", "kvm"]
+    elif icount_shift(scn.qemu_extra) is not None:
+        # QEMU refuses -icount with multi-threaded TCG ("No MTTCG when
+        # icount is enabled"); one thread runs every vCPU in turn.
+        accel = ["-accel", "tcg,thread=single"]
+    else:
+        accel = ["-accel", "tcg,thread=multi"]
+    machine = scn.machine + ("," + scn.machine_opts if scn.machine_opts else "")
+    log = os.path.join(run_dir, Qemu.serial_name)
+    if scn.serial == "com1":
+        serial = ["-serial", "file:" + log]
+    else:
+        # No COM1 device at all (the port reads 0xff); the log's UART at
+        # 0x2f8 is isa-serial index 1.
+        serial = ["-serial", "none", "-chardev", "file,id=log,path=" + log,
+                  "-device", "isa-serial,index=1,chardev=log"]
+    cmd = [QEMU, "-machine", machine] + accel + [
+        "-cpu", scn.cpu, "-smp", scn.smp, "-m", scn.memory,
+        "-display", "none", "-monitor", "none"] + serial + [
+        "-no-reboot",
+        "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+        "-cdrom", iso, "-boot", "d",
+    ]
+    if scn.firmware == "uefi":
+        cmd += ["-drive", "if=pflash,format=raw,readonly=on,file=" + OVMF_CODE,
+                "-drive", "if=pflash,format=raw,file=" + vars_copy]
+    if scn.spcr:
+        cmd += ["-acpitable", "file=" + os.path.join(run_dir, "spcr.bin")]
+    return cmd + list(scn.qemu_extra)
+
+
+def write_acpi_tables(scn, run_dir):
+    """The table blobs that qemu_command() points -acpitable at."""
+    if scn.spcr:
+        mk = mkspcr()
+        with open(os.path.join(run_dir, "spcr.bin"), "wb") as f:
+            f.write(mk.build_spcr(mk.parse_spec(scn.spcr)))
+
+
+class Qemu(Emulator):
+    name = "qemu"
+    tools = (QEMU,)
+    kernel_exit = "exit=qemu"
+    stderr_name = "qemu.stderr"
+
+    def unusable(self, scn):
+        return kvm_unusable_reason() if scn.accel == "kvm" else None
+
+    def prepare(self, scn, run_dir, iso):
+        vars_copy = None
+        if scn.firmware == "uefi":
+            vars_copy = os.path.abspath(os.path.join(run_dir, "OVMF_VARS.fd"))
+            shutil.copyfile(OVMF_VARS, vars_copy)
+        write_acpi_tables(scn, run_dir)
+        return qemu_command(scn, os.path.abspath(run_dir), os.path.abspath(iso), vars_copy)
+
+    def outcome(self, scn, status, rep, log, stderr):
+        if scn.accel == "kvm" and status not in KERNEL_STATUSES and KVM_START_FAILURE_RE.search(stderr):
+            return SKIP, "QEMU could not use KVM: " + next(
+                l.strip() for l in stderr.splitlines() if KVM_START_FAILURE_RE.search(l))
+        if status == 1 and not log.strip() and stderr.strip():
+            # isa-debug-exit cannot be what produced this: nothing ran.
+            return HOSTERR, "QEMU refused to start: " + stderr.strip().splitlines()[0]
+        return classify(status, rep)

@@ -1,0 +1,86 @@
+"""Machine launch: the QEMU command line, its ACPI table, how a QEMU run
+ends and is read, and the emulator interface's default wait."""
+
+import subprocess
+import sys
+import unittest
+
+from mmtorture.common import mkspcr
+from mmtorture.emulators import EMULATORS, emulator_for
+from mmtorture.emulators.base import Emulator
+from mmtorture.emulators.qemu import Qemu, qemu_command
+from mmtorture.ktap import CRASH, HOSTERR, PASS, SKIP, parse_ktap
+from mmtorture.scenario import parse_scenario
+
+PASSING_LOG = "KTAP version 1\n1..1\nok 1 boot\n--- End of test: SUCCESS\n"
+
+
+class QemuCommandTest(unittest.TestCase):
+    def test_icount_single_thread(self):
+        def accel(text):
+            cmd = qemu_command(parse_scenario("i", text), "/r", "/r/boot.iso", None)
+            return cmd[cmd.index("-accel") + 1]
+        assert accel("") == "tcg,thread=multi"
+        assert accel("qemu_extra = -icount shift=0\n") == "tcg,thread=single"
+        assert accel("accel = kvm\n") == "kvm"
+
+    def test_serial_spcr_machine_opts(self):
+        scn = parse_scenario("c2", "machine = q35\nmachine_opts = kernel-irqchip=split\n"
+                             "serial = com2\nspcr = io:0x2f8,baud=9600\n")
+        cmd = qemu_command(scn, "/r", "/r/boot.iso", None)
+        assert cmd[cmd.index("-machine") + 1] == "q35,kernel-irqchip=split"
+        assert cmd[cmd.index("-serial") + 1] == "none"
+        assert "isa-serial,index=1,chardev=log" in cmd
+        assert cmd[cmd.index("-acpitable") + 1] == "file=/r/spcr.bin"
+        plain = qemu_command(parse_scenario("c1", ""), "/r", "/r/boot.iso", None)
+        assert plain[plain.index("-serial") + 1] == "file:/r/serial.log"
+        assert "-acpitable" not in plain
+        table = mkspcr().build_spcr(mkspcr().parse_spec(scn.spcr))
+        assert table[:4] == b"SPCR" and len(table) == 80 and sum(table) & 0xff == 0
+        assert table[40:42] == bytes([1, 8]) and table[58] == 3
+
+
+class QemuOutcomeTest(unittest.TestCase):
+    def outcome(self, scn_text, status, log, stderr=""):
+        scn = parse_scenario("o", scn_text)
+        return emulator_for(scn).outcome(scn, status, parse_ktap(log), log, stderr)
+
+    def test_registry(self):
+        assert isinstance(EMULATORS["qemu"], Qemu)
+        assert emulator_for(parse_scenario("q", "")) is EMULATORS["qemu"]
+        assert Qemu().serial_log("/r") == "/r/serial.log" and Qemu().stderr_log("/r") == "/r/qemu.stderr"
+
+    def test_exit_status_is_the_verdict(self):
+        assert self.outcome("", 33, PASSING_LOG) == (PASS, "")
+        assert self.outcome("", 1, PASSING_LOG)[0] == CRASH
+
+    def test_refused_to_start(self):
+        got = self.outcome("", 1, "", "qemu: bad option\nmore\n")
+        assert got == (HOSTERR, "QEMU refused to start: qemu: bad option"), got
+
+    def test_kvm_start_failure_is_a_skip(self):
+        got = self.outcome("accel = kvm\n", 1, "", "Could not access KVM kernel module: No such file\n")
+        assert got == (SKIP, "QEMU could not use KVM: Could not access KVM kernel module: No such file"), got
+        # Only for KVM scenarios, and not once the kernel has reported.
+        assert self.outcome("", 1, "", "Could not access KVM kernel module\n")[0] == HOSTERR
+        assert self.outcome("accel = kvm\n", 33, PASSING_LOG, "failed to initialize kvm\n") == (PASS, "")
+
+
+class DefaultWaitTest(unittest.TestCase):
+    def test_time_limit(self):
+        scn = parse_scenario("w", "timeout = 0.2\n")
+        stopped = []
+
+        def stop(p):
+            stopped.append(p)
+            p.kill()
+            p.wait()
+        p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+        status, timed_out = Emulator().wait(p, scn, stop)
+        assert timed_out and stopped == [p] and status is not None
+        p = subprocess.Popen([sys.executable, "-c", "raise SystemExit(33)"])
+        assert Emulator().wait(p, parse_scenario("w", ""), stop) == (33, False)
+
+
+if __name__ == "__main__":
+    unittest.main()
