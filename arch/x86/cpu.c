@@ -28,6 +28,31 @@ const char *cpu_paging_error(void)
 	return NULL;
 }
 
+/* The feature flags: CPUID leaf (subleaf 0), register and bit. */
+static const struct feature_bit {
+	uint32_t leaf;
+	char reg;		/* 'a', 'b', 'c', 'd' */
+	uint8_t bit;
+	size_t field;		/* offsetof(struct cpu_features, ...), a bool */
+} feature_bits[] = {
+#define FEATURE(nm, lf, rg, bt) { lf, rg, bt, __builtin_offsetof(struct cpu_features, nm) }
+	FEATURE(pge, 1, 'd', 13),
+	FEATURE(pcid, 1, 'c', 17),
+	FEATURE(x2apic, 1, 'c', 21),
+	FEATURE(tsc_deadline, 1, 'c', 24),
+	FEATURE(hypervisor, 1, 'c', 31),
+	FEATURE(fsgsbase, 7, 'b', 0),
+	FEATURE(smep, 7, 'b', 7),
+	FEATURE(invpcid, 7, 'b', 10),
+	FEATURE(smap, 7, 'b', 20),
+	FEATURE(umip, 7, 'c', 2),
+	FEATURE(la57, 7, 'c', 16),
+	FEATURE(nx, 0x80000001, 'd', 20),
+	FEATURE(pdpe1gb, 0x80000001, 'd', 26),
+	FEATURE(invariant_tsc, 0x80000007, 'd', 8),
+#undef FEATURE
+};
+
 void cpu_features_init(void)
 {
 	struct cpu_features *f = &cpu_features;
@@ -38,34 +63,21 @@ void cpu_features_init(void)
 	memcpy(f->vendor + 4, &r.edx, 4);
 	memcpy(f->vendor + 8, &r.ecx, 4);
 	f->vendor[12] = 0;
+	f->max_ext_leaf = cpuid(0x80000000, 0).eax;
 
-	r = cpuid(1, 0);
-	f->pge = r.edx & (1u << 13);
-	f->pcid = r.ecx & (1u << 17);
-	f->x2apic = r.ecx & (1u << 21);
-	f->tsc_deadline = r.ecx & (1u << 24);
-	f->hypervisor = r.ecx & (1u << 31);
-
-	if (f->max_leaf >= 7) {
-		r = cpuid(7, 0);
-		f->fsgsbase = r.ebx & (1u << 0);
-		f->smep = r.ebx & (1u << 7);
-		f->invpcid = r.ebx & (1u << 10);
-		f->smap = r.ebx & (1u << 20);
-		f->umip = r.ecx & (1u << 2);
-		f->la57 = r.ecx & (1u << 16);
+	for (const struct feature_bit *b = feature_bits;
+	     b < feature_bits + sizeof(feature_bits) / sizeof(feature_bits[0]); b++) {
+		uint32_t max = b->leaf >= 0x80000000 ? f->max_ext_leaf : f->max_leaf;
+		if (b->leaf > max)
+			continue;
+		struct cpuid_regs fr = cpuid(b->leaf, 0);
+		uint32_t reg = b->reg == 'a' ? fr.eax : b->reg == 'b' ? fr.ebx : b->reg == 'c' ? fr.ecx : fr.edx;
+		*(bool *)((char *)f + b->field) = reg & (1u << b->bit);
 	}
 	/* The paging mode was chosen before long mode was entered (LA57
 	 * cannot change inside it): just read what boot/entry.asm did. */
 	pt_levels = read_cr4() & CR4_LA57 ? 5 : 4;
 
-	r = cpuid(0x80000000, 0);
-	f->max_ext_leaf = r.eax;
-	if (f->max_ext_leaf >= 0x80000001) {
-		r = cpuid(0x80000001, 0);
-		f->nx = r.edx & (1u << 20);
-		f->pdpe1gb = r.edx & (1u << 26);
-	}
 	if (f->max_ext_leaf >= 0x80000004) {
 		for (uint32_t i = 0; i < 3; i++) {
 			r = cpuid(0x80000002 + i, 0);
@@ -76,8 +88,6 @@ void cpu_features_init(void)
 		}
 		f->brand[48] = 0;
 	}
-	if (f->max_ext_leaf >= 0x80000007)
-		f->invariant_tsc = cpuid(0x80000007, 0).edx & (1u << 8);
 	f->phys_bits = 36;
 	f->virt_bits = 48;
 	if (f->max_ext_leaf >= 0x80000008) {
