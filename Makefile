@@ -140,7 +140,7 @@ run: $(BUILD)/run.iso
 	$(Q)$(QEMU_RUN); st=$$?; echo "qemu exit status $$st"; [ $$st -eq 33 ]
 
 check: all
-	$(Q)$(PYTHON) tools/runner.py --group default --keep-going
+	$(Q)$(PYTHON) tools/runner.py --group default --keep-going --junit $(BUILD)/check.junit.xml --json $(BUILD)/check.json
 
 soak: all
 	$(Q)$(PYTHON) tools/runner.py --group soak

@@ -19,6 +19,7 @@ from .common import (DEFAULT_ELF, DEFAULT_OUT, DEFAULT_SCENARIO_DIR, UsageError,
                      interrupt_on_signals)
 from .emulators import emulator_for
 from .report import list_scenarios, print_detection_stats, print_failed_logs, print_table, summary_line
+from .results import write_json, write_junit
 from .runs import make_jobs, run_all
 from .scenario import load_scenarios, select_scenarios
 from .selftest import run_unit_tests
@@ -50,6 +51,9 @@ def parse_args(argv):
                     help="keep boot.iso of runs that went as expected (always kept otherwise)")
     ap.add_argument("--selftest", action="store_true",
                     help="run the unit tests of tools/tests (the log parser and more) and exit")
+    ap.add_argument("--junit", metavar="FILE",
+                    help="also write the results as JUnit XML (a testsuite per run, a testcase per KTAP case)")
+    ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="show commands and timings; print failing logs")
     opts = ap.parse_args(argv)
@@ -116,6 +120,10 @@ def main(argv=None):
         print_failed_logs(results)
     print_table(results)
     print_detection_stats(results)
+    if opts.junit:
+        write_junit(results, opts.junit)
+    if opts.json:
+        write_json(results, opts.json)
     line, failed = summary_line(results)
     print()
     print(line, flush=True)

@@ -45,6 +45,7 @@ class RunResult:
         self.sym_log = None
         self.problems = []
         self.detect = None
+        self.rep = None         # the parsed KTAP log
 
     def host_error(self, reason, problems=()):
         self.result, self.reason = HOSTERR, reason
@@ -95,7 +96,7 @@ def run_job(job, opts, procs, note):
         return res
 
     text = read_text(res.log)
-    rep = parse_ktap(text)
+    rep = res.rep = parse_ktap(text)
     if timed_out:
         res.result, res.reason = TIMEOUT, timeout_reason(scn, text)
     else:
