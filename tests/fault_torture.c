@@ -141,5 +141,5 @@ static void fault_torture_run(void)
 	torture_end(&ft.t);
 }
 
-static const struct ktap_case fault_cases[] = { { "fault_torture", fault_torture_run } };
+static const struct ktap_case fault_cases[] = { { "torture", fault_torture_run } };
 KTAP_SUITE(fault_torture, fault_cases);

@@ -106,5 +106,5 @@ static void mprotect_torture_run(void)
 	torture_end(&mt.t);
 }
 
-static const struct ktap_case mprotect_cases[] = { { "mprotect_torture", mprotect_torture_run } };
+static const struct ktap_case mprotect_cases[] = { { "torture", mprotect_torture_run } };
 KTAP_SUITE(mprotect_torture, mprotect_cases);

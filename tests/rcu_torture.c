@@ -185,6 +185,6 @@ static void rcu_torture_run(void)
 }
 
 static const struct ktap_case rcu_torture_cases[] = {
-	{ "rcu_torture", rcu_torture_run },
+	{ "torture", rcu_torture_run },
 };
 KTAP_SUITE(rcu_torture, rcu_torture_cases);

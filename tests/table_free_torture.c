@@ -191,6 +191,6 @@ static void table_free_torture_run(void)
 }
 
 static const struct ktap_case table_free_torture_cases[] = {
-	{ "table_free_torture", table_free_torture_run },
+	{ "torture", table_free_torture_run },
 };
 KTAP_SUITE(table_free_torture, table_free_torture_cases);

@@ -111,5 +111,5 @@ static void tlb_torture_run(void)
 	torture_end(&tt.t);
 }
 
-static const struct ktap_case tlb_torture_cases[] = { { "tlb_torture", tlb_torture_run } };
+static const struct ktap_case tlb_torture_cases[] = { { "torture", tlb_torture_run } };
 KTAP_SUITE(tlb_torture, tlb_torture_cases);

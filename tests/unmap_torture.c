@@ -122,5 +122,5 @@ static void unmap_torture_run(void)
 	torture_end(&ut.t);
 }
 
-static const struct ktap_case unmap_cases[] = { { "unmap_torture", unmap_torture_run } };
+static const struct ktap_case unmap_cases[] = { { "torture", unmap_torture_run } };
 KTAP_SUITE(unmap_torture, unmap_cases);
