@@ -22,8 +22,10 @@ insmod all_video
 menuentry "mmtorture" {
     multiboot2 /boot/mmtorture.elf %s
     boot
-    # Reached only if GRUB could not load or start the kernel.
+    # Reached only if GRUB could not load or start the kernel: end QEMU
+    # (isa-debug-exit) or, where there is no such device, stop here.
     outb 0xf4 0x70
+    halt
 }
 """
 ISO_ROOT = "iso"        # in the run directory: what grub-mkrescue packs
@@ -152,13 +154,14 @@ def boot(procs, emu, scn, cmd, run_dir):
     with open(emu.stderr_log(run_dir), "w") as err:
         t0 = time.monotonic()
         try:
-            p = procs.spawn(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err)
+            p, cleanup = emu.start(procs, cmd, run_dir, err)
         except OSError as e:
             raise HostError("cannot start %s: %s" % (cmd[0], e))
         try:
             status, timed_out = emu.wait(p, scn, procs.kill)
         finally:
             procs.release(p)
+            cleanup()
         seconds = time.monotonic() - t0
     procs.check_stopping()
     return status, timed_out, seconds

@@ -37,6 +37,12 @@ class Emulator:
         tables) and return the command that boots iso, as a list."""
         raise NotImplementedError
 
+    def start(self, procs, cmd, run_dir, err):
+        """Start cmd under procs (a ProcessTable) with its output going to
+        err; (process, cleanup) where cleanup() runs once it has ended.
+        This one: no input, nothing to clean up."""
+        return procs.spawn(cmd, cwd=run_dir, stdin=subprocess.DEVNULL, stdout=err, stderr=err), (lambda: None)
+
     def wait(self, proc, scn, stop):
         """Wait for the boot to end; (exit status, timed out).  stop(proc)
         ends the emulator and its helpers.  This one: the emulator exits by
