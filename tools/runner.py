@@ -903,10 +903,51 @@ insmod all_video
 menuentry "mmtorture" {
     multiboot2 /boot/mmtorture.elf %s
     boot
-    # Reached only if GRUB could not load or start the kernel.
+    # Reached only if GRUB could not load or start the kernel: end QEMU
+    # (isa-debug-exit) or, where there is no such device, power off (ACPI).
     outb 0xf4 0x70
+    halt
 }
 """
+
+
+def make_boot_iso(procs, elf, run_dir, cmdline, log=lambda msg: None):
+    """Make run_dir/boot.iso: GRUB booting elf with cmdline (GRUB_CFG).
+
+    The tree it is made from is left in run_dir/iso.  grub-mkrescue runs
+    under procs (a ProcessTable).  Returns (iso_root, iso, rc, output):
+    rc is grub-mkrescue's status (0, a number or "timeout") and output
+    what it printed.  Raises Interrupted if procs is being torn down.
+    """
+    iso_root = os.path.join(run_dir, "iso")
+    os.makedirs(os.path.join(iso_root, "boot", "grub"))
+    shutil.copyfile(elf, os.path.join(iso_root, "boot", "mmtorture.elf"))
+    with open(os.path.join(iso_root, "boot", "grub", "grub.cfg"), "w") as f:
+        f.write(GRUB_CFG % cmdline)
+
+    iso = os.path.join(run_dir, "boot.iso")
+    # xorriso (under grub-mkrescue) has been seen to crash now and then
+    # on this host with nothing wrong in its input; a host tool's crash
+    # says nothing about the kernel, so it gets two more tries.
+    for attempt in range(3):
+        with open(os.path.join(run_dir, "grub-mkrescue.log"), "w+") as glog:
+            p = procs.spawn(["grub-mkrescue", "-o", iso, iso_root],
+                            stdin=subprocess.DEVNULL, stdout=glog, stderr=subprocess.STDOUT)
+            try:
+                rc = p.wait(timeout=300)
+            except subprocess.TimeoutExpired:
+                procs.kill(p)
+                rc = "timeout"
+            finally:
+                procs.release(p)
+            glog.seek(0)
+            gout = glog.read()
+        if (rc == 0 and os.path.exists(iso)) or procs.stopping:
+            break
+        log("grub-mkrescue failed (%s), attempt %d of 3" % (rc, attempt + 1))
+    if procs.stopping:
+        raise Interrupted()
+    return iso_root, iso, rc, gout
 
 
 def uses_icount(scn):
@@ -995,36 +1036,11 @@ class Runner:
         run_dir = os.path.join(self.opts.out, job.name)
         res.dir = run_dir
         shutil.rmtree(run_dir, ignore_errors=True)
-        iso_root = os.path.join(run_dir, "iso")
-        os.makedirs(os.path.join(iso_root, "boot", "grub"))
-        shutil.copyfile(self.opts.elf, os.path.join(iso_root, "boot", "mmtorture.elf"))
-        with open(os.path.join(iso_root, "boot", "grub", "grub.cfg"), "w") as f:
-            f.write(GRUB_CFG % build_cmdline(scn, job.seed))
-
-        iso = os.path.join(run_dir, "boot.iso")
         t0 = time.monotonic()
-        # xorriso (under grub-mkrescue) has been seen to crash now and then
-        # on this host with nothing wrong in its input; a host tool's crash
-        # says nothing about the kernel, so it gets two more tries.
-        for attempt in range(3):
-            with open(os.path.join(run_dir, "grub-mkrescue.log"), "w+") as glog:
-                p = self.procs.spawn(["grub-mkrescue", "-o", iso, iso_root],
-                                     stdin=subprocess.DEVNULL, stdout=glog, stderr=subprocess.STDOUT)
-                try:
-                    rc = p.wait(timeout=300)
-                except subprocess.TimeoutExpired:
-                    self.procs.kill(p)
-                    rc = "timeout"
-                finally:
-                    self.procs.release(p)
-                glog.seek(0)
-                gout = glog.read()
-            if (rc == 0 and os.path.exists(iso)) or self.procs.stopping:
-                break
-            self.log("  %s: grub-mkrescue failed (%s), attempt %d of 3" % (job.name, rc, attempt + 1))
+        iso_root, iso, rc, gout = make_boot_iso(self.procs, self.opts.elf, run_dir,
+                                                build_cmdline(scn, job.seed),
+                                                lambda m: self.log("  %s: %s" % (job.name, m)))
         self.log("  %s: grub-mkrescue took %.1f s" % (job.name, time.monotonic() - t0))
-        if self.procs.stopping:
-            raise Interrupted()
         if rc != 0 or not os.path.exists(iso):
             res.result = HOSTERR
             res.reason = "grub-mkrescue failed (%s)" % rc
