@@ -74,9 +74,15 @@ void kernel_exit(enum exit_code code)
 		printk("# exit=qemu: no isa-debug-exit device at 0xf4; halting\n");
 		break;
 	case EXIT_REBOOT:
+		printk("# rebooting (exit code 0x%x)\n", code);
+		console_flush_all();
 		acpi_reboot();
 		break;
 	case EXIT_POWEROFF:
+		/* The code stays in the log: an emulator that ends on power
+		 * off (Bochs) has no other way to pass it on. */
+		printk("# powering off (exit code 0x%x)\n", code);
+		console_flush_all();
 		acpi_poweroff();
 		break;
 	default:

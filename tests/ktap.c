@@ -452,6 +452,8 @@ void ktap_print_header(void)
 		printk("# warning: the TSC is not invariant (CPUID 80000007h EDX bit 8 clear); "
 		       "timeouts and bench figures assume it ticks at a constant rate%s\n",
 		       cpu_features.hypervisor ? " (a hypervisor may keep it constant without saying so)" : "");
+	if (tsc_warning[0])
+		printk("# warning: %s\n", tsc_warning);
 	if (!seed_given)
 		global_seed = rdtsc();
 	printk("# seed: %llu\n", (unsigned long long)global_seed);

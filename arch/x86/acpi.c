@@ -185,13 +185,15 @@ static void parse_spcr(const struct sdt_header *h)
 }
 
 /* \_S5 package: find "_S5_" in the DSDT and read the two SLP_TYP values
- * (a byte prefix 0x0a or a bare small constant). */
+ * (a byte prefix 0x0a or a bare small constant). The package may be the
+ * DSDT's last object (the Bochs BIOS puts it there): every byte read is
+ * checked against the table's end, not a fixed margin. */
 static void parse_s5(const struct sdt_header *dsdt)
 {
 	const uint8_t *p = (const uint8_t *)dsdt + sizeof(*dsdt);
 	const uint8_t *end = (const uint8_t *)dsdt + dsdt->length;
 
-	for (; p + 16 < end; p++) {
+	for (; p + 6 <= end; p++) {
 		if (memcmp(p, "_S5_", 4) || p[4] != 0x12)
 			continue;
 		const uint8_t *q = p + 5;
@@ -199,7 +201,11 @@ static void parse_s5(const struct sdt_header *dsdt)
 		q++;				/* NumElements */
 		uint16_t v[2];
 		for (int i = 0; i < 2; i++) {
+			if (q >= end)
+				return;
 			if (*q == 0x0a) {
+				if (q + 1 >= end)
+					return;
 				v[i] = q[1];
 				q += 2;
 			} else {

@@ -11,6 +11,7 @@ uint64_t tsc_khz;
 uint64_t tsc_ns_mult, ns_tsc_mult;
 const char *tsc_source = "none";
 char tsc_error[128];
+char tsc_warning[160];
 static uint64_t tsc_boot;
 
 enum { CALIB_AUTO, CALIB_CPUID, CALIB_CPUID16, CALIB_PIT, CALIB_HPET };
@@ -133,7 +134,22 @@ static int64_t pit_sample(uint64_t *best_cost)
 	return (int64_t)((t1 - t0) * pit_hz / (c0 - c1) / 1000);
 }
 
-static uint64_t calib_pit(void)
+/* max - min of n samples: how far apart repeated measurements landed. */
+static uint64_t spread(const uint64_t *v, unsigned int n)
+{
+	uint64_t lo = UINT64_MAX, hi = 0;
+
+	for (unsigned int i = 0; i < n; i++) {
+		if (v[i] < lo)
+			lo = v[i];
+		if (v[i] > hi)
+			hi = v[i];
+	}
+	return n ? hi - lo : 0;
+}
+
+/* Returns kHz (0: no rate); *spread_khz: how far the samples spread. */
+static uint64_t calib_pit(uint64_t *spread_khz)
 {
 	uint64_t samples[7], best_cost = UINT64_MAX;
 	unsigned int n = 0;
@@ -145,6 +161,7 @@ static uint64_t calib_pit(void)
 		if (khz)
 			samples[n++] = khz;
 	}
+	*spread_khz = spread(samples, n);
 	return n >= 3 ? median(samples, n) : 0;
 }
 
@@ -168,7 +185,8 @@ bool hpet_tsc_pair(volatile uint64_t *hpet, uint64_t slack, uint64_t *counter, u
 	return false;
 }
 
-static uint64_t calib_hpet(void)
+/* Returns kHz (0: no rate); *spread_khz: how far the samples spread. */
+static uint64_t calib_hpet(uint64_t *spread_khz)
 {
 	paddr_t base = acpi_hpet_base();
 	volatile uint64_t *hpet;
@@ -196,6 +214,7 @@ static uint64_t calib_hpet(void)
 		uint64_t elapsed_us = (c1 - c0) * period_fs / 1000000000ull;
 		samples[n++] = (t1 - t0) * 1000 / elapsed_us;
 	}
+	*spread_khz = spread(samples, n);
 	return n >= 3 ? median(samples, n) : 0;
 }
 
@@ -228,23 +247,77 @@ static void describe_failure(void)
 	}
 }
 
+static void format_mhz(char *buf, size_t len, uint64_t khz)
+{
+	snprintf(buf, len, "%llu.%03llu MHz", (unsigned long long)(khz / 1000),
+		 (unsigned long long)(khz % 1000));
+}
+
+/*
+ * tsc_calib=auto: CPUID names a rate but does not measure it. An emulator
+ * may report its model's figure while its TSC follows the instructions it
+ * runs (Bochs: leaf 15h says 1497.6 MHz, the TSC ticks at the ips
+ * setting), and a CPU may report a crystal it does not have. So the
+ * CPUID rate is measured against the HPET (else the PIT) and kept only if
+ * the two agree within the measurement error: the spread of the samples,
+ * but at least 1% (leaf 16h alone may be 1 MHz off, and the timer suite
+ * allows 2%). Otherwise the measured rate is used and tsc_warning says
+ * so. No measurement at all leaves the CPUID rate, with a warning.
+ */
+static void check_cpuid_rate(unsigned int leaf)
+{
+	uint64_t spread_khz = 0, measured = 0;
+	const char *source = "hpet", *clock = "HPET";
+	char said[32], got[32];
+
+	if (acpi_hpet_base())
+		measured = calib_hpet(&spread_khz);
+	if (!measured) {
+		source = "pit";
+		clock = "PIT";
+		measured = calib_pit(&spread_khz);
+	}
+	format_mhz(said, sizeof(said), tsc_khz);
+	if (!measured) {
+		snprintf(tsc_warning, sizeof(tsc_warning),
+			 "CPUID leaf %xh says %s; neither the HPET nor the PIT could check it", leaf, said);
+		return;
+	}
+	uint64_t diff = measured > tsc_khz ? measured - tsc_khz : tsc_khz - measured;
+	uint64_t error = spread_khz > measured / 100 ? spread_khz : measured / 100;
+	if (diff <= error)
+		return;
+	format_mhz(got, sizeof(got), measured);
+	snprintf(tsc_warning, sizeof(tsc_warning),
+		 "CPUID leaf %xh says %s but the %s measures %s; using the measured rate", leaf, said,
+		 clock, got);
+	tsc_khz = measured;
+	tsc_source = source;
+}
+
 bool tsc_init(void)
 {
+	uint64_t spread_khz = 0;
+
 	tsc_boot = rdtsc();
 	if (calib_choice == CALIB_AUTO || calib_choice == CALIB_CPUID) {
 		tsc_khz = calib_cpuid();
 		tsc_source = "cpuid15";
+		if (tsc_khz && calib_choice == CALIB_AUTO)
+			check_cpuid_rate(0x15);
 	}
 	if (!tsc_khz && (calib_choice == CALIB_AUTO || calib_choice == CALIB_CPUID16)) {
 		tsc_khz = calib_cpuid16();
 		tsc_source = "cpuid16";
+		if (tsc_khz && calib_choice == CALIB_AUTO)
+			check_cpuid_rate(0x16);
 	}
 	if (!tsc_khz && (calib_choice == CALIB_AUTO || calib_choice == CALIB_PIT)) {
-		tsc_khz = calib_pit();
+		tsc_khz = calib_pit(&spread_khz);
 		tsc_source = "pit";
 	}
 	if (!tsc_khz && (calib_choice == CALIB_AUTO || calib_choice == CALIB_HPET)) {
-		tsc_khz = calib_hpet();
+		tsc_khz = calib_hpet(&spread_khz);
 		tsc_source = "hpet";
 	}
 	bool ok = tsc_khz != 0;

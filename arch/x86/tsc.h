@@ -2,8 +2,10 @@
  * Time: the TSC is the clock. Its rate comes from CPUID leaf 15h when
  * the CPU reports the crystal, else from leaf 16h (base frequency), else
  * from the PIT, else from the HPET; tsc_calib= forces one path so each is
- * testable. The kernel assumes the rate is constant (an invariant TSC,
- * reported in the log header).
+ * testable. A CPUID rate is checked against the HPET (else the PIT) and
+ * replaced by the measured one when they disagree (tsc_calib=auto only).
+ * The kernel assumes the rate is constant (an invariant TSC, reported in
+ * the log header).
  */
 #ifndef ARCH_X86_TSC_H
 #define ARCH_X86_TSC_H
@@ -14,6 +16,7 @@
 extern uint64_t tsc_khz;		/* (c) after tsc_init() */
 extern const char *tsc_source;		/* (c) "cpuid15", "cpuid16", "pit", "hpet" */
 extern char tsc_error[128];		/* (c) why tsc_init() failed */
+extern char tsc_warning[160];		/* (c) "" or why the CPUID rate was not used */
 
 /* Returns false, with the reason in tsc_error, if no method worked. */
 bool tsc_init(void);
