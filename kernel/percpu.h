@@ -57,6 +57,11 @@ struct percpu {
 	int tlb_flush_pending;
 	/* Last RIP seen by an interrupt, for diagnosing CPUs that do not ack. */
 	uint64_t last_irq_rip;		/* (o) */
+	/* Ring 3 (arch/x86/user.c): the kernel stack to go back to, 0 while
+	 * no user code runs, and how that code ended. (i) */
+	uint64_t user_return_rsp;
+	int user_fault;
+
 } __cacheline_aligned;
 
 extern struct percpu *cpu_table[MAX_CPUS];	/* (c) indexed by CPU */

@@ -4,6 +4,7 @@
  */
 #include "arch/x86/cpu.h"
 #include "arch/x86/traps.h"
+#include "arch/x86/user.h"
 #include "kernel/atomic.h"
 #include "kernel/errno.h"
 #include "kernel/inject.h"
@@ -103,30 +104,22 @@ int handle_mm_fault(struct mm *mm, uintptr_t addr, enum fault_access access)
 	return ret;
 }
 
-static bool smap_on;	/* (c) */
+/* The ring-3 stub at entry, as mapped in every mm (mm_map_user_stubs()). */
+static uintptr_t stub_entry(const char *entry)
+{
+	return USER_STUB_VA + (uintptr_t)(entry - user_stubs_start);
+}
 
 int user_read_u64(uintptr_t addr, uint64_t *val)
 {
-	int r;
-
-	if (smap_on)
-		stac();
-	r = read_u64_safe((const void *)addr, val);
-	if (smap_on)
-		clac();
-	return r;
+	return user_call(stub_entry(user_stub_read), addr, 0, val);
 }
 
 int user_write_u64(uintptr_t addr, uint64_t val)
 {
-	int r;
+	uint64_t unused;
 
-	if (smap_on)
-		stac();
-	r = write_u64_safe((void *)addr, val);
-	if (smap_on)
-		clac();
-	return r;
+	return user_call(stub_entry(user_stub_write), addr, val, &unused);
 }
 
 /*
@@ -165,6 +158,5 @@ static bool mm_page_fault(struct trap_frame *f, uint64_t cr2)
 
 void mm_fault_init(void)
 {
-	smap_on = read_cr4() & CR4_SMAP;
 	page_fault_hook = mm_page_fault;
 }

@@ -17,8 +17,10 @@ enum fault_access { FAULT_READ, FAULT_WRITE };
  * -EFAULT (no VMA, or access denied), -ENOMEM. Interrupts on. */
 int handle_mm_fault(struct mm *mm, uintptr_t addr, enum fault_access access);
 
-/* Access the current mm's user memory from ring 0, faulting pages in as
- * needed; SMAP is opened only around the access. 0 or a fault vector+1. */
+/* Access the current mm's user memory as a user program does: one load or
+ * store made in ring 3 (arch/x86/user.h), so the TLB caches and checks it
+ * as a user access, and a fault is a user fault (error code U) that the
+ * #PF hook resolves or that ends the access. 0 or the fault vector + 1. */
 int user_read_u64(uintptr_t addr, uint64_t *val);
 int user_write_u64(uintptr_t addr, uint64_t val);
 

@@ -5,6 +5,7 @@
  */
 #include "mm/mm.h"
 #include "arch/x86/cpu.h"
+#include "arch/x86/user.h"
 #include "kernel/atomic.h"
 #include "kernel/panic.h"
 #include "kernel/percpu.h"
@@ -19,7 +20,21 @@
 #include "mm/vma.h"
 
 struct page *zero_page;
+static struct page *user_stub_page;	/* (c) the ring-3 stubs, mapped by every mm */
 static unsigned int next_mm_id;		/* (a) */
+
+/* Map the ring-3 stubs at USER_STUB_VA, read-only and executable; the
+ * mapping holds a reference (mm_destroy()'s teardown drops it). */
+static bool map_user_stubs(struct mm *mm)
+{
+	pte_t *pte = pt_walk(mm, USER_STUB_VA, PT_ALLOC, NULL);
+
+	if (!pte)
+		return false;
+	atomic_inc(&user_stub_page->refcount);
+	WRITE_ONCE(*pte, page_to_phys(user_stub_page) | PTE_P | PTE_U);
+	return true;
+}
 
 struct mm *mm_create(void)
 {
@@ -40,6 +55,10 @@ struct mm *mm_create(void)
 	mm->pgd = page_to_phys(top);
 	rwlock_init(&mm->mmap_lock, LOCK_MMAP);
 	mm->id = atomic_add_return(&next_mm_id, 1);
+	if (!map_user_stubs(mm)) {
+		mm_destroy(mm);
+		return NULL;
+	}
 	return mm;
 }
 
@@ -145,5 +164,8 @@ void mm_init(void)
 	}
 	zero_page = alloc_page_zeroed(PAGE_KERNEL);
 	ASSERT(zero_page);
+	user_stub_page = alloc_page_zeroed(PAGE_KERNEL);
+	ASSERT(user_stub_page);
+	memcpy(page_address(user_stub_page), user_stubs_start, user_stubs_end - user_stubs_start);
 	mm_fault_init();
 }

@@ -24,6 +24,11 @@ extern uintptr_t user_top, mmap_base;
 #define USER_BASE	0x0000000000400000ul	/* lowest address mmap may choose */
 #define USER_TOP	user_top		/* end of the lower half */
 #define MMAP_BASE	mmap_base		/* where chosen addresses start */
+/* The page of ring-3 code (arch/x86/user.h) every mm maps, read-only and
+ * executable, in the top 2 MiB of the user half; mappings end below it,
+ * and munmap never unhooks the tables that lead to it. */
+#define USER_STUB_VA	(user_top - 2 * LARGE_PAGE_SIZE)
+#define USER_MAP_TOP	USER_STUB_VA		/* end of what mmap may map */
 
 struct vma_array;
 

@@ -26,7 +26,7 @@
 static bool range_ok(uintptr_t addr, uintptr_t len)
 {
 	return !(addr & ~PAGE_MASK) && len && !(len & ~PAGE_MASK) && addr >= USER_BASE &&
-	       addr + len > addr && addr + len <= USER_TOP;
+	       addr + len > addr && addr + len <= USER_MAP_TOP;
 }
 
 /* Remove [start, end) entirely: VMAs, PTEs, pages, empty tables.

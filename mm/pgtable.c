@@ -208,8 +208,8 @@ static void free_level(struct mm *mm, struct mmu_gather *tlb, pte_t *table, unsi
 		pte_t *child = table_of(v);
 		if (level > 2)
 			free_level(mm, tlb, child, level - 1, s, start, end);
-		if (vma_overlaps(mm, s, e))
-			continue;
+		if (vma_overlaps(mm, s, e) || (s <= USER_STUB_VA && USER_STUB_VA < e))
+			continue;	/* still in use, or leads to the ring-3 stubs */
 		/* No VMA in the span: everything below was zapped, so the
 		 * child is empty. Unhook it; the gather frees it after the
 		 * flush (and per pt_free). */

@@ -173,7 +173,7 @@ uintptr_t vma_find_gap(struct mm *mm, uintptr_t len)
 			break;
 		addr = v->end;
 	}
-	return addr + len <= USER_TOP ? addr : 0;
+	return addr + len <= USER_MAP_TOP ? addr : 0;
 }
 
 void vma_destroy_all(struct mm *mm)

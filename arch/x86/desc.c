@@ -1,6 +1,7 @@
 #include "arch/x86/desc.h"
 #include "arch/x86/traps.h"
 #include "kernel/cpumask.h"
+#include "kernel/percpu.h"
 #include "kernel/string.h"
 
 struct tss {
@@ -17,7 +18,10 @@ _Static_assert(sizeof(struct tss) == 104, "TSS layout (SDM Vol 3 Fig. 8-11)");
 struct gdt {
 	uint64_t null, code, data;
 	uint64_t tss_lo, tss_hi;
+	uint64_t user_data, user_code;
 } __attribute__((aligned(16)));
+_Static_assert(__builtin_offsetof(struct gdt, user_data) == (USER_DS & ~3), "USER_DS");
+_Static_assert(__builtin_offsetof(struct gdt, user_code) == (USER_CS & ~3), "USER_CS");
 
 struct desc_ptr {
 	uint16_t limit;
@@ -63,6 +67,8 @@ void gdt_init_cpu(unsigned int cpu, void *ist_stacks)
 	g->tss_lo = (sizeof(*t) - 1) | ((base & 0xffffff) << 16) | (0x89ull << 40) |
 		    ((base >> 24 & 0xff) << 56);
 	g->tss_hi = base >> 32;
+	g->user_data = 0x0000f20000000000ull;	/* present, DPL 3, writable */
+	g->user_code = 0x0020fa0000000000ull;	/* present, DPL 3, L=1 */
 
 	__asm__ volatile("lgdt %0\n"
 			 "mov %1, %%ds\n"
@@ -78,6 +84,13 @@ void gdt_init_cpu(unsigned int cpu, void *ist_stacks)
 			 : "rax", "memory");
 }
 
+void *tss_rsp0_slot(void)
+{
+	/* At offset 4, so unaligned: the caller's 8-byte store is fine on
+	 * x86, a C pointer to it would not be. */
+	return (char *)&tsses[smp_processor_id()] + __builtin_offsetof(struct tss, rsp);
+}
+
 static void idt_set(unsigned int vec, uintptr_t handler, unsigned int ist)
 {
 	struct idt_gate *g = &idt[vec];
@@ -85,7 +98,9 @@ static void idt_set(unsigned int vec, uintptr_t handler, unsigned int ist)
 	g->offset_lo = handler & 0xffff;
 	g->selector = KERNEL_CS;
 	g->ist = ist;
-	g->type_attr = 0x8e;		/* present, DPL 0, interrupt gate */
+	/* Present interrupt gate, DPL 0; DPL 3 for the one vector ring 3
+	 * may raise with INT (its way back, arch/x86/user.c). */
+	g->type_attr = vec == VEC_USER_RET ? 0xee : 0x8e;
 	g->offset_mid = (handler >> 16) & 0xffff;
 	g->offset_hi = handler >> 32;
 	g->reserved = 0;

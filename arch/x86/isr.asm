@@ -102,3 +102,73 @@ isr_stub_table:
 	dq isr_ %+ v
 %assign v v + 1
 %endrep
+
+; ---- ring 3 (arch/x86/user.c) ----------------------------------------------
+;
+; uint64_t user_enter(uintptr_t entry, uint64_t a0, uint64_t a1,
+;                     uint64_t rflags, uint64_t *return_rsp, uint64_t *rsp0)
+; Saves the callee-saved registers, records the stack pointer in
+; *return_rsp and in the TSS's RSP0 (*rsp0: where interrupts from ring 3
+; push their frames, below what is saved here), and IRETs to entry in
+; ring 3 with RDI = a0, RSI = a1 and the given RFLAGS. The user code needs
+; no stack. It never returns here by itself: user_leave() resumes this
+; call's caller with the value it is given. Called with interrupts off.
+
+global user_enter
+global user_leave
+global user_stubs_start
+global user_stubs_end
+global user_stub_read
+global user_stub_write
+
+USER_CS equ 0x33
+USER_DS equ 0x2b
+
+section .text
+user_enter:
+	push rbp
+	push rbx
+	push r12
+	push r13
+	push r14
+	push r15
+	mov [r8], rsp
+	mov [r9], rsp
+	push USER_DS		; SS
+	push 0			; RSP: the user code uses no stack
+	push rcx		; RFLAGS
+	push USER_CS		; CS
+	push rdi		; RIP
+	mov rdi, rsi
+	mov rsi, rdx
+	xor eax, eax
+	xor ecx, ecx
+	xor edx, edx
+	iretq
+
+; void user_leave(uint64_t return_rsp, uint64_t value): back on the stack
+; user_enter saved, return value from user_enter. Interrupts off.
+user_leave:
+	mov rsp, rdi
+	mov rax, rsi
+	pop r15
+	pop r14
+	pop r13
+	pop r12
+	pop rbx
+	pop rbp
+	ret
+
+; The ring-3 code: copied into a page that every address space maps
+; user-accessible (mm/mm.c). Position independent; each ends with the
+; DPL-3 INT that hands control back to the kernel (VEC_USER_RET, 0x80).
+section .rodata
+align 16
+user_stubs_start:
+user_stub_read:			; RAX = *(u64 *)RDI
+	mov rax, [rdi]
+	int 0x80
+user_stub_write:		; *(u64 *)RDI = RSI
+	mov [rdi], rsi
+	int 0x80
+user_stubs_end:

@@ -6,6 +6,7 @@
 #include "arch/x86/traps.h"
 #include "arch/x86/apic.h"
 #include "arch/x86/cpu.h"
+#include "arch/x86/user.h"
 #include "kernel/atomic.h"
 #include "kernel/panic.h"
 #include "kernel/percpu.h"
@@ -96,6 +97,8 @@ static void exception(struct trap_frame *f)
 	 * unresolved one goes to the accessor's fixup. */
 	if (f->vector == VEC_PF && page_fault_hook && page_fault_hook(f, read_cr2()))
 		return;
+	if (trap_from_user(f))
+		user_finish(f);		/* the user code ends with the fault */
 	if (fixup_exception(f))
 		return;
 
@@ -119,6 +122,8 @@ void trap_dispatch(struct trap_frame *f)
 		exception(f);
 		return;
 	}
+	if (vec == VEC_USER_RET && trap_from_user(f))
+		user_finish(f);
 
 	struct trap_frame *prev = pc->irq_regs;
 	pc->irq_regs = f;

@@ -28,6 +28,7 @@
 
 #define VEC_PIC_BASE	0x20
 #define VEC_TIMER	0x40
+#define VEC_USER_RET	0x80	/* ring 3 is done: back to user_call()'s caller */
 #define VEC_CALL	0xf0	/* cross-CPU function call */
 #define VEC_WAKE	0xf1	/* wake an idle CPU: no work in the handler */
 #define VEC_TLB		0xf2	/* TLB shootdown */
@@ -47,6 +48,11 @@ struct trap_frame {
 	uint64_t rip, cs, rflags, rsp, ss;	/* pushed by the CPU */
 };
 _Static_assert(sizeof(struct trap_frame) == 22 * 8, "isr.asm frame layout");
+
+static inline bool trap_from_user(const struct trap_frame *f)
+{
+	return (f->cs & 3) == 3;
+}
 
 typedef void (*irq_handler_t)(struct trap_frame *f);
 
