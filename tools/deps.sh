@@ -28,7 +28,8 @@ check_all() {
 		ld:binutils \
 		nm:binutils \
 		addr2line:binutils \
-		make:make
+		make:make \
+		bochs-bin:bochs
 	do
 		command -v "${pair%%:*}" >/dev/null 2>&1 || want_pkg "${pair#*:}"
 	done
@@ -41,6 +42,12 @@ check_all() {
 	for f in /usr/share/OVMF/OVMF_CODE.fd /usr/share/OVMF/OVMF_VARS.fd; do
 		[ -f "$f" ] || want_pkg ovmf
 	done
+	# Bochs, the second x86 implementation: its BIOS, SeaBIOS's VGA BIOS
+	# (with Bochs's own, GRUB corrupts its heap) and the terminal display
+	# (installed with bochs so that apt does not pick the GTK one).
+	[ -f /usr/share/bochs/BIOS-bochs-latest ] || want_pkg bochsbios
+	[ -f /usr/share/seabios/vgabios-stdvga.bin ] || want_pkg seabios
+	ls /usr/lib/x86_64-linux-gnu/bochs/plugins/libbx_term_gui.so* >/dev/null 2>&1 || want_pkg bochs-term
 }
 
 check_all
