@@ -33,12 +33,27 @@ def print_table(results):
                     print("    " + line)
             if r.log:
                 print("    log: " + display_path(r.log))
+            for line in replay_lines(r):
+                print("    " + line)
             if r.sym_log:
                 print("    symbolized: " + display_path(r.sym_log))
         elif r.verdict == SKIPPED and r.reason:
             print("    " + r.reason)
         elif r.result == PANIC and r.sym_log:
             print("    symbolized: " + display_path(r.sym_log))
+
+
+def replay_lines(r):
+    """The commands that boot a run again with its seed: as it was, and on
+    Bochs, where a run with the same seed and configuration repeats exactly."""
+    seed = r.job.seed if r.job.seed is not None else (r.rep.seed if getattr(r, "rep", None) else None)
+    if seed is None:
+        return []
+    again = "python3 tools/runner.py %s --seed-base %d --seeds 1" % (r.scn.name, seed)
+    lines = ["replay: " + again + (" --emulator bochs --cpu %s" % r.scn.cpu if r.scn.emulator == "bochs" else "")]
+    if r.scn.emulator != "bochs":
+        lines.append("on Bochs: " + again + " --emulator bochs")
+    return lines
 
 
 def print_failed_logs(results):

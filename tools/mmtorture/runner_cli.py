@@ -18,6 +18,7 @@ import sys
 from .common import (DEFAULT_ELF, DEFAULT_OUT, DEFAULT_SCENARIO_DIR, UsageError, display_path,
                      interrupt_on_signals)
 from .emulators import emulator_for
+from .emulators.bochs import adapt as bochs_adapt
 from .report import list_scenarios, print_detection_stats, print_failed_logs, print_table, summary_line
 from .results import write_json, write_junit
 from .runs import make_jobs, run_all
@@ -51,6 +52,10 @@ def parse_args(argv):
                     help="keep boot.iso of runs that went as expected (always kept otherwise)")
     ap.add_argument("--selftest", action="store_true",
                     help="run the unit tests of tools/tests (the log parser and more) and exit")
+    ap.add_argument("--emulator", choices=("bochs",),
+                    help="boot the chosen scenarios on this emulator instead (same command line, CPU "
+                         "count and expectation; a Bochs CPU model from --cpu)")
+    ap.add_argument("--cpu", metavar="MODEL", help="with --emulator bochs: the Bochs CPU model")
     ap.add_argument("--junit", metavar="FILE",
                     help="also write the results as JUnit XML (a testsuite per run, a testcase per KTAP case)")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
@@ -95,6 +100,10 @@ def main(argv=None):
         chosen = select_scenarios(scenarios, opts.group, opts.names)
         if not chosen:
             raise UsageError("no scenario selected (groups: %s)" % ", ".join(opts.group or ["default"]))
+        if opts.cpu and not opts.emulator:
+            raise UsageError("--cpu goes with --emulator bochs")
+        if opts.emulator == "bochs":
+            chosen = [bochs_adapt(s, opts.cpu) for s in chosen]
         check_host(chosen, opts.elf, opts.out)
     except UsageError as e:
         print("runner: error: %s" % e, file=sys.stderr)

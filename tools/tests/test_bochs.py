@@ -51,3 +51,26 @@ class BochsTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class AdaptTest(unittest.TestCase):
+    def test_qemu_scenario_on_bochs(self):
+        from mmtorture.emulators.bochs import adapt
+        q = parse_scenario("q", "machine = q35\nfirmware = uefi\nsmp = 4\ncpu = Icelake-Server\n"
+                                "cmdline = tests=mm\nqemu_extra = -icount shift=0\n")
+        b = adapt(q)
+        assert (b.emulator, b.cpu, b.smp, b.firmware, b.machine, b.qemu_extra) == \
+            ("bochs", "corei7_icelake_u", "4", "bios", "pc", []), vars(b)
+        assert b.cmdline == "tests=mm" and q.emulator == "qemu"
+        EMULATORS["bochs"].check(b)
+        assert adapt(q, "ryzen").cpu == "ryzen"
+
+    def test_replay_lines(self):
+        import types
+        from mmtorture.report import replay_lines
+        scn = parse_scenario("matrix-x", "smp = 4\n")
+        r = types.SimpleNamespace(scn=scn, job=types.SimpleNamespace(seed=None),
+                                  rep=types.SimpleNamespace(seed=77))
+        lines = replay_lines(r)
+        assert lines == ["replay: python3 tools/runner.py matrix-x --seed-base 77 --seeds 1",
+                         "on Bochs: python3 tools/runner.py matrix-x --seed-base 77 --seeds 1 --emulator bochs"], lines

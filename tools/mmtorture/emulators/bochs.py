@@ -14,6 +14,7 @@ run with the same seed and configuration repeats exactly: same log, same
 detection at the same emulated time.
 """
 
+import copy
 import fcntl
 import os
 import re
@@ -89,6 +90,26 @@ def _drain(fd, keep_path, keep_bytes=65536):
         tail = (tail + chunk)[-keep_bytes:]
     with open(keep_path, "wb") as f:
         f.write(tail)
+
+
+def adapt(scn, cpu=None):
+    """A copy of scn (a QEMU scenario, say) that boots on Bochs: the same
+    command line, CPU count and expectation; a Bochs CPU model (cpu, else
+    the scenario's own if it is a Bochs one, else DEFAULT_CPU); BIOS, pc,
+    COM1; a time limit for Bochs's pace."""
+    b = copy.copy(scn)
+    b.emulator = "bochs"
+    b.cpu = cpu or (scn.cpu if scn.emulator == "bochs" else DEFAULT_CPU)
+    b.smp = str(int(re.match(r"(?:cpus=)?([0-9]+)", scn.smp).group(1)))
+    try:
+        memory_mib(scn.memory)
+    except ValueError:
+        b.memory = "512M"
+    b.machine, b.firmware, b.serial, b.accel = "pc", "bios", "com1", "tcg"
+    b.spcr, b.qemu_extra, b.machine_opts = None, [], ""
+    if scn.emulator != "bochs":
+        b.timeout = max(scn.timeout * 20, 600.0)
+    return b
 
 
 class Bochs(Emulator):
