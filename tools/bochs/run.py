@@ -102,12 +102,12 @@ def drain(fd, keep_path, keep_bytes=65536):
 
 def start_bochs(procs, run_dir):
     """Start Bochs on a fresh pseudo-terminal (the term display library
-    needs one); returns (process, drain thread)."""
+    needs one); returns (process, drain thread, the terminal's master fd,
+    which the caller closes)."""
     master, slave = os.openpty()
     # 80x25: the size of the text screen, so curses draws it as it is.
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 25, 80, 0, 0))
-    env = dict(os.environ, TERM="vt100", LTDL_LIBRARY_PATH=os.environ.get(
-        "LTDL_LIBRARY_PATH", "/usr/lib/x86_64-linux-gnu/bochs/plugins"))
+    env = dict(os.environ, TERM="vt100")
     cmd = [BOCHS, "-q", "-f", "bochsrc", "-rc", "debugger.rc"]
     with open(os.path.join(run_dir, "cmd.txt"), "w") as f:
         f.write("cd %s && %s\n" % (shlex.quote(run_dir), shlex.join(cmd)))
