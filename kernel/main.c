@@ -141,7 +141,9 @@ void kmain(uint32_t mb2_info_phys)
 	pic_disable();
 	if (!acpi_ok)
 		ktap_bail_out("%s", acpi.error);
-	apic_init_bsp(acpi.lapic_phys, acpi.need_x2apic);
+	const char *apic_error = apic_init_bsp(acpi.lapic_phys, acpi.need_x2apic);
+	if (apic_error)
+		ktap_bail_out("%s", apic_error);
 	apic_init_cpu();
 	this_cpu()->apic_id = apic_read_id();
 	if (!tsc_init())

@@ -10,6 +10,7 @@
 #include "boot/multiboot2.h"
 #include "kernel/panic.h"
 #include "kernel/printk.h"
+#include "kernel/smp_call.h"
 #include "kernel/spinlock.h"
 #include "kernel/string.h"
 #include "mm/page_alloc.h"
@@ -20,6 +21,7 @@ extern char _data_start[], _data_end[], _ksyms_start[], _kernel_end[];
 paddr_t direct_map_end;
 static paddr_t kernel_top;		/* (c) after kmap_init() */
 static bool switched;			/* (c) BSP only, during init */
+static pte_t *kmap_ptes;		/* (c) the KMAP_BASE slots' PTEs */
 
 /* Early allocator: a bump pointer in one free range (BSP, init only). */
 static paddr_t early_start, early_cur, early_end;
@@ -188,6 +190,7 @@ void kmap_init(const struct boot_info *bi)
 
 	write_cr3(kernel_top);
 	switched = true;
+	kmap_ptes = walk_create(kernel_top, KMAP_BASE, 1);
 }
 
 void kmap_load(void)
@@ -243,4 +246,74 @@ void *memremap(paddr_t pa, size_t len)
 			return phys_to_virt(pa);
 	}
 	return map_io_area(pa, len, 0);
+}
+
+/*
+ * kmap slots. Protection: kmap_lock for kmap_used; a slot's PTE is
+ * written only by its owner (between kmap_page() and kunmap_page()).
+ */
+static spinlock_t kmap_lock = SPINLOCK_INIT;
+static uint64_t kmap_used;		/* (kmap_lock) bit per slot */
+_Static_assert(KMAP_SLOTS <= 64, "kmap_used has one bit per slot");
+_Static_assert(KMAP_SLOTS <= PTRS_PER_TABLE && !(KMAP_BASE & (LARGE_PAGE_SIZE - 1)),
+	       "the slots share one PTE table");
+
+static uint64_t kmap_pte_flags(void)
+{
+	return PTE_P | PTE_W | (cpu_features.nx ? PTE_NX : 0) | (cpu_features.pge ? PTE_G : 0);
+}
+
+static unsigned int kmap_slot(void *va)
+{
+	uintptr_t v = (uintptr_t)va;
+
+	ASSERT_MSG(v >= KMAP_BASE && v < KMAP_BASE + KMAP_SLOTS * PAGE_SIZE && !(v & ~PAGE_MASK),
+		   "kmap: %lx is no kmap slot", v);
+	return (v - KMAP_BASE) >> PAGE_SHIFT;
+}
+
+static void invlpg_one(void *va)
+{
+	invlpg((uintptr_t)va);
+}
+
+/* The entry is global: a CR3 load on the other CPUs would not drop it,
+ * so every CPU runs INVLPG. */
+static void kmap_flush(void *va)
+{
+	invlpg((uintptr_t)va);
+	smp_call_others(invlpg_one, va);
+}
+
+void *kmap_page(paddr_t pa)
+{
+	unsigned int slot;
+	uint64_t irq = spin_lock_irqsave(&kmap_lock);
+
+	for (slot = 0; slot < KMAP_SLOTS && (kmap_used & (1ull << slot)); slot++)
+		;
+	if (slot < KMAP_SLOTS)
+		kmap_used |= 1ull << slot;
+	spin_unlock_irqrestore(&kmap_lock, irq);
+	if (slot == KMAP_SLOTS)
+		return NULL;
+	WRITE_ONCE(kmap_ptes[slot], pa | kmap_pte_flags());
+	return (void *)(KMAP_BASE + slot * PAGE_SIZE);
+}
+
+void kmap_repoint(void *va, paddr_t pa)
+{
+	WRITE_ONCE(kmap_ptes[kmap_slot(va)], pa | kmap_pte_flags());
+	kmap_flush(va);
+}
+
+void kunmap_page(void *va)
+{
+	unsigned int slot = kmap_slot(va);
+
+	WRITE_ONCE(kmap_ptes[slot], 0);
+	kmap_flush(va);
+	uint64_t irq = spin_lock_irqsave(&kmap_lock);
+	kmap_used &= ~(1ull << slot);
+	spin_unlock_irqrestore(&kmap_lock, irq);
 }

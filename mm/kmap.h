@@ -36,6 +36,23 @@ void *ioremap_wc(paddr_t pa, size_t len);
  * covers the range, else the ioremap area. */
 void *memremap(paddr_t pa, size_t len);
 
+/*
+ * Remappable kernel pages: KMAP_SLOTS one-page windows at KMAP_BASE,
+ * mapped global (G) like the rest of the kernel half, so a TLB entry for
+ * one survives CR3 loads and only INVLPG (or turning CR4.PGE off) drops
+ * it. The caller owns a slot from kmap_page() to kunmap_page(); a slot is
+ * changed by one CPU at a time.
+ */
+/* Map the page at pa; returns its kernel address, NULL if every slot is
+ * taken. Nothing is flushed: the slot was unmapped and flushed. */
+void *kmap_page(paddr_t pa);
+/* Point the slot at va to the page at pa. Returns once every online CPU
+ * has dropped its translation of va (INVLPG on each); interrupts may be
+ * on or off, and the caller serves cross-CPU calls while it waits. */
+void kmap_repoint(void *va, paddr_t pa);
+/* Unmap the slot at va, flushed as kmap_repoint() does, and free it. */
+void kunmap_page(void *va);
+
 /* Highest physical address + 1 that the direct map covers. */
 extern paddr_t direct_map_end;
 

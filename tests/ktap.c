@@ -9,6 +9,7 @@
  *   everything else: the BSP only
  */
 #include "tests/ktap.h"
+#include "arch/x86/apic.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/fbcon.h"
 #include "arch/x86/tsc.h"
@@ -448,6 +449,8 @@ void ktap_print_header(void)
 	printk("# features: %s\n", buf);
 	console_list(buf, sizeof(buf));
 	printk("# console: %s\n", buf);
+	apic_describe(buf, sizeof(buf));
+	printk("# apic: %s\n", buf);
 	if (!cpu_features.invariant_tsc)
 		printk("# warning: the TSC is not invariant (CPUID 80000007h EDX bit 8 clear); "
 		       "timeouts and bench figures assume it ticks at a constant rate%s\n",

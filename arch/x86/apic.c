@@ -1,7 +1,9 @@
 #include "arch/x86/apic.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/traps.h"
+#include "kernel/cmdline.h"
 #include "kernel/panic.h"
+#include "kernel/printk.h"
 #include "mm/kmap.h"
 
 #define APIC_BASE_BSP	(1ull << 8)
@@ -37,9 +39,15 @@
 #define ICR_ASSERT	(1u << 14)
 #define ICR_LEVEL	(1u << 15)
 
+enum { APIC_AUTO, APIC_XAPIC, APIC_X2APIC };
+static const char *const apic_names[] = { "auto", "xapic", "x2apic", NULL };
+static int apic_choice;
+CMDLINE_ENUM(apic, apic_choice, apic_names, "local APIC mode: auto, xapic or x2apic");
+
 /* (c) after apic_init_bsp(). */
 static bool x2apic;
 static bool firmware_x2apic;
+static const char *mode_reason;		/* why this mode, for the header */
 static volatile uint32_t *mmio;
 
 static uint32_t apic_read(uint32_t reg)
@@ -57,16 +65,91 @@ static void apic_write(uint32_t reg, uint32_t v)
 		mmio[reg / 4] = v;
 }
 
-void apic_init_bsp(uint64_t mmio_phys, bool need_x2apic)
+/* WRMSR that reports a #GP instead of panicking: 0, or the vector + 1. */
+static int wrmsr_safe(uint32_t msr, uint64_t v)
+{
+	uint64_t fault = (uint32_t)v;
+
+	__asm__ volatile("1: wrmsr\n"
+			 "xor %%eax, %%eax\n"
+			 "2:\n"
+			 ".pushsection __ex_table, \"a\"\n"
+			 ".quad 1b, 2b\n"
+			 ".popsection\n"
+			 : "+a"(fault)
+			 : "c"(msr), "d"((uint32_t)(v >> 32))
+			 : "memory");
+	return (int)fault;
+}
+
+/*
+ * Leave x2APIC mode for xAPIC mode. The SDM (10.12.5) allows that only
+ * through a disabled APIC (EN and EXTD clear), which resets the APIC's
+ * registers; apic_init_cpu() programs every one the kernel uses after
+ * this. Firmware that locked the x2APIC (IA32_XAPIC_DISABLE_STATUS) makes
+ * the first write fault, and the APIC stays as it was. An implementation
+ * may also not enable a disabled APIC again (Bochs 2.7 ignores every
+ * IA32_APIC_BASE write once EN is clear); the value read back says so.
+ * Returns NULL, or what went wrong.
+ */
+static const char *leave_x2apic(void)
 {
 	uint64_t base = rdmsr(MSR_APIC_BASE);
 
+	if (!(base & APIC_BASE_EXTD))
+		return NULL;
+	if (wrmsr_safe(MSR_APIC_BASE, base & ~(APIC_BASE_EN | APIC_BASE_EXTD)))
+		return "the firmware locked the APIC in x2APIC mode (clearing IA32_APIC_BASE.EXTD faulted)";
+	wrmsr(MSR_APIC_BASE, (base & ~APIC_BASE_EXTD) | APIC_BASE_EN);
+	if ((rdmsr(MSR_APIC_BASE) & (APIC_BASE_EN | APIC_BASE_EXTD)) != APIC_BASE_EN)
+		return "the APIC, disabled to leave x2APIC mode, did not come back in xAPIC mode";
+	return NULL;
+}
+
+const char *apic_init_bsp(uint64_t mmio_phys, bool need_x2apic)
+{
+	static char error[128];
+	uint64_t base = rdmsr(MSR_APIC_BASE);
+	const char *why;
+
 	firmware_x2apic = (base & APIC_BASE_EXTD) && (base & APIC_BASE_EN);
-	x2apic = firmware_x2apic || need_x2apic;
-	if (x2apic && !cpu_features.x2apic)
-		panic("apic_init_bsp: APIC IDs >= 255 but the CPU has no x2APIC");
+	switch (apic_choice) {
+	case APIC_X2APIC:
+		if (!cpu_features.x2apic)
+			return "apic=x2apic: this CPU has no x2APIC (CPUID 1:ECX bit 21)";
+		x2apic = true;
+		mode_reason = "apic=x2apic";
+		break;
+	case APIC_XAPIC:
+		if (need_x2apic)
+			return "apic=xapic: APIC IDs above 254 exist, which only x2APIC mode reaches";
+		if (firmware_x2apic && (why = leave_x2apic())) {
+			snprintf(error, sizeof(error), "apic=xapic: %s", why);
+			return error;
+		}
+		x2apic = false;
+		mode_reason = firmware_x2apic ? "apic=xapic; the firmware had enabled x2APIC: the APIC "
+						"was disabled and enabled again in xAPIC mode"
+					      : "apic=xapic";
+		break;
+	default:
+		x2apic = firmware_x2apic || need_x2apic;
+		if (x2apic && !cpu_features.x2apic)
+			return "APIC IDs above 254 exist, which only x2APIC mode reaches, "
+			       "and this CPU has no x2APIC";
+		mode_reason = firmware_x2apic ? "apic=auto: the firmware enabled it"
+			      : need_x2apic   ? "apic=auto: APIC IDs above 254"
+					      : "apic=auto";
+		break;
+	}
 	if (!x2apic)
 		mmio = ioremap(mmio_phys, 4096);
+	return NULL;
+}
+
+void apic_describe(char *buf, unsigned long len)
+{
+	snprintf(buf, len, "%s mode (%s)", x2apic ? "x2APIC" : "xAPIC", mode_reason);
 }
 
 bool apic_x2apic_mode(void)
@@ -81,11 +164,17 @@ bool apic_firmware_x2apic(void)
 
 void apic_init_cpu(void)
 {
-	uint64_t base = rdmsr(MSR_APIC_BASE);
+	uint64_t base;
 
 	/* xAPIC -> x2APIC must pass through enabled xAPIC mode; going back
-	 * needs a disable first (SDM 10.12.5), which firmware never asks. */
-	base |= APIC_BASE_EN;
+	 * needs a disable first (SDM 10.12.5): apic=xapic where the firmware
+	 * enabled x2APIC, which it does on every CPU. The BSP found that
+	 * the transition works. */
+	if (!x2apic) {
+		const char *why = leave_x2apic();
+		ASSERT_MSG(!why, "apic_init_cpu: %s", why);
+	}
+	base = rdmsr(MSR_APIC_BASE) | APIC_BASE_EN;
 	wrmsr(MSR_APIC_BASE, base);
 	if (x2apic)
 		wrmsr(MSR_APIC_BASE, base | APIC_BASE_EXTD);

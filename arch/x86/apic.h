@@ -1,8 +1,10 @@
 /*
  * Local APIC behind one interface, with an xAPIC (MMIO) and an x2APIC
- * (MSR) back end. The mode is chosen once on the BSP: x2APIC when the
- * firmware handed over in x2APIC mode or when any APIC ID is >= 255;
- * xAPIC MMIO is never touched in x2APIC mode.
+ * (MSR) back end. The mode is chosen once on the BSP by apic=: auto takes
+ * x2APIC when the firmware handed over in x2APIC mode or when any APIC ID
+ * is >= 255; x2apic forces it (a CPU without it is an error); xapic keeps
+ * xAPIC mode, leaving x2APIC mode through a disabled APIC when the
+ * firmware had enabled it. xAPIC MMIO is never touched in x2APIC mode.
  */
 #ifndef ARCH_X86_APIC_H
 #define ARCH_X86_APIC_H
@@ -11,8 +13,12 @@
 #include <stdint.h>
 
 /* Choose the mode and map the registers. mmio_phys: the MADT's (possibly
- * overridden) local APIC address; need_x2apic: an APIC ID >= 255 exists. */
-void apic_init_bsp(uint64_t mmio_phys, bool need_x2apic);
+ * overridden) local APIC address; need_x2apic: an APIC ID >= 255 exists.
+ * Returns NULL, or why the mode apic= asks for cannot be had (the CPU is
+ * left as it was). */
+const char *apic_init_bsp(uint64_t mmio_phys, bool need_x2apic);
+/* "x2APIC mode (apic=x2apic)": the mode and why, for the log header. */
+void apic_describe(char *buf, unsigned long len);
 /* Enable and configure the calling CPU's local APIC. */
 void apic_init_cpu(void);
 bool apic_x2apic_mode(void);

@@ -47,6 +47,9 @@ _Static_assert(PAGE_POISON & 0x000f000000000000ull, "poison must set reserved bi
 #define DIRECT_MAP_BASE	0xffff800000000000ul
 #define IOREMAP_BASE	0xffffc90000000000ul
 #define IOREMAP_SIZE	(1ul << 39)
+/* Remappable global kernel pages (mm/kmap.h kmap_page()): one PTE table. */
+#define KMAP_BASE	(IOREMAP_BASE + IOREMAP_SIZE)
+#define KMAP_SLOTS	64
 
 /*
  * Paging depth: 5 when boot/entry.asm turned on LA57 (the CPU has it and
