@@ -14,6 +14,7 @@
  *                                                 with interrupts off: lockless
  *                                                 paths only trylock it
  *   LOCK_IOREMAP     kmap's ioremap area          boot; allocates page tables
+ *   LOCK_KMAP        the kmap slots' bitmap       taken alone, around a bit flip
  *   LOCK_KMALLOC     a kmalloc size class         refills from the page allocator
  *   LOCK_PAGE_ALLOC  the page allocator's zone    pages are freed under the PTL and
  *                                                 from RCU callbacks in the tick
@@ -46,6 +47,7 @@ enum lock_class {
 	LOCK_MMAP,
 	LOCK_PTL,
 	LOCK_IOREMAP,
+	LOCK_KMAP,
 	LOCK_KMALLOC,
 	LOCK_PAGE_ALLOC,
 	LOCK_RCU_GP,

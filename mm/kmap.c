@@ -252,7 +252,7 @@ void *memremap(paddr_t pa, size_t len)
  * kmap slots. Protection: kmap_lock for kmap_used; a slot's PTE is
  * written only by its owner (between kmap_page() and kunmap_page()).
  */
-static spinlock_t kmap_lock = SPINLOCK_INIT;
+static spinlock_t kmap_lock = SPINLOCK_INIT(LOCK_KMAP);
 static uint64_t kmap_used;		/* (kmap_lock) bit per slot */
 _Static_assert(KMAP_SLOTS <= 64, "kmap_used has one bit per slot");
 _Static_assert(KMAP_SLOTS <= PTRS_PER_TABLE && !(KMAP_BASE & (LARGE_PAGE_SIZE - 1)),
