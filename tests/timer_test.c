@@ -78,28 +78,11 @@ static void tsc_monotonic_across_cpus(void)
 #define TICK_PAIR_SLACK_NS	10000
 #define TICK_WINDOW_US		(1000000 / HZ / 2)
 
-static bool apic_tsc_pair(uint32_t *count, uint64_t *tsc)
-{
-	uint64_t slack = ns_to_tsc(TICK_PAIR_SLACK_NS);
-
-	for (int i = 0; i < 100; i++) {
-		uint64_t a = rdtsc_ordered();
-		uint32_t c = apic_timer_current();
-		uint64_t b = rdtsc_ordered();
-		if (b - a <= slack) {
-			*count = c;
-			*tsc = a + (b - a) / 2;
-			return true;
-		}
-	}
-	return false;
-}
-
 static uint64_t measured_hz[MAX_CPUS];
 
 static void measure_apic_rate(void *arg)
 {
-	uint64_t samples[5];
+	uint64_t samples[5], slack = ns_to_tsc(TICK_PAIR_SLACK_NS);
 	unsigned int n = 0;
 
 	(void)arg;
@@ -107,9 +90,9 @@ static void measure_apic_rate(void *arg)
 		uint32_t c0, c1;
 		uint64_t t0, t1;
 		uint64_t flags = irq_save();
-		bool ok = apic_tsc_pair(&c0, &t0);
+		bool ok = apic_tsc_pair(slack, &c0, &t0);
 		udelay(TICK_WINDOW_US);
-		ok = ok && apic_tsc_pair(&c1, &t1);
+		ok = ok && apic_tsc_pair(slack, &c1, &t1);
 		irq_restore(flags);
 		/* A window longer than a period (the vCPU lost the host
 		 * after the delay) may hide a reload even with c1 < c0. */

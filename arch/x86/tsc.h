@@ -43,5 +43,8 @@ bool hpet_tsc_pair(volatile uint64_t *hpet, uint64_t slack, uint64_t *counter, u
 
 /* Measure the local APIC timer's input rate (after divide) in Hz. */
 uint64_t apic_timer_calibrate(void);
+/* Read the APIC timer's count between two TSC reads at most slack apart
+ * (retried); the TSC at the read is their midpoint. False if never. */
+bool apic_tsc_pair(uint64_t slack, uint32_t *count, uint64_t *tsc);
 
 #endif
