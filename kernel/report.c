@@ -13,7 +13,7 @@
 
 static spinlock_t class_lock = SPINLOCK_INIT(LOCK_REPORT);
 static struct {
-	const char *name;	/* (l) to set; set once, read after count's increment */
+	const char *name;	/* (l) set once, at the class's first report */
 	unsigned long count;	/* (a) */
 } classes[REPORT_MAX_CLASSES];
 

@@ -104,7 +104,7 @@ int handle_mm_fault(struct mm *mm, uintptr_t addr, enum fault_access access)
 	return ret;
 }
 
-/* The ring-3 stub at entry, as mapped in every mm (mm_map_user_stubs()). */
+/* The ring-3 stub at entry, as mapped in every mm (map_user_stubs(), mm/mm.c). */
 static uintptr_t stub_entry(const char *entry)
 {
 	return USER_STUB_VA + (uintptr_t)(entry - user_stubs_start);

@@ -106,9 +106,9 @@ isr_stub_table:
 ; ---- ring 3 (arch/x86/user.c) ----------------------------------------------
 ;
 ; uint64_t user_enter(uintptr_t entry, uint64_t a0, uint64_t a1,
-;                     uint64_t rflags, uint64_t *return_rsp, uint64_t *rsp0)
+;                     uint64_t rflags, uint64_t *return_rsp, void *rsp0)
 ; Saves the callee-saved registers, records the stack pointer in
-; *return_rsp and in the TSS's RSP0 (*rsp0: where interrupts from ring 3
+; *return_rsp and in the TSS's RSP0 (rsp0, unaligned: where interrupts from ring 3
 ; push their frames, below what is saved here), and IRETs to entry in
 ; ring 3 with RDI = a0, RSI = a1 and the given RFLAGS. The user code needs
 ; no stack. It never returns here by itself: user_leave() resumes this

@@ -57,11 +57,6 @@ static uint64_t calib_cpuid16(void)
 	return (uint64_t)(cpuid(0x16, 0).eax & 0xffff) * 1000;
 }
 
-static uint64_t median(uint64_t *v, unsigned int n)
-{
-	return median_u64(v, n);
-}
-
 /*
  * PIT channel 2 counting down from 0xffff (1.193182 MHz, one pass every
  * 55 ms), read with the latch command. A measurement pairs a counter read
@@ -168,7 +163,7 @@ static uint64_t calib_pit(uint64_t *spread_khz)
 		return 0;
 	/* The rate most samples agree on, within 2%: a sample that hid a
 	 * counter wrap is far from it (see pit_sample()). */
-	uint64_t mid = median(samples, n), kept[7];
+	uint64_t mid = median_u64(samples, n), kept[7];
 	unsigned int k = 0;
 	for (unsigned int i = 0; i < n; i++)
 		if (samples[i] * 50 >= mid * 49 && samples[i] * 50 <= mid * 51)
@@ -176,7 +171,7 @@ static uint64_t calib_pit(uint64_t *spread_khz)
 	if (k * 2 <= n)
 		return 0;
 	*spread_khz = spread(kept, k);
-	return median(kept, k);
+	return median_u64(kept, k);
 }
 
 /*
@@ -229,7 +224,7 @@ static uint64_t calib_hpet(uint64_t *spread_khz)
 		samples[n++] = (t1 - t0) * 1000 / elapsed_us;
 	}
 	*spread_khz = spread(samples, n);
-	return n >= 3 ? median(samples, n) : 0;
+	return n >= 3 ? median_u64(samples, n) : 0;
 }
 
 /* Why the chosen source gave nothing, for the bail-out line. */
