@@ -20,6 +20,8 @@
  *                                                 from RCU callbacks in the tick
  *   LOCK_RCU_GP      RCU's grace-period state     taken from the tick, which may
  *                                                 interrupt any holder above
+ *   LOCK_RUNQUEUE    a CPU's run queue            the scheduler's, interrupts off;
+ *                                                 nothing but a report under it
  *   LOCK_CALL_QUEUE  a CPU's cross-CPU call queue flushes are posted holding a PTL;
  *                                                 served from interrupts
  *   LOCK_REPORT      the finding classes and the  a finding may be reported under
@@ -51,6 +53,7 @@ enum lock_class {
 	LOCK_KMALLOC,
 	LOCK_PAGE_ALLOC,
 	LOCK_RCU_GP,
+	LOCK_RUNQUEUE,
 	LOCK_CALL_QUEUE,
 	LOCK_REPORT,
 	NR_LOCK_CLASSES,

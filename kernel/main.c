@@ -31,6 +31,7 @@
 #include "kernel/printk.h"
 #include "kernel/report.h"
 #include "kernel/rcu.h"
+#include "kernel/sched.h"
 #include "kernel/smp_call.h"
 #include "kernel/timer.h"
 #include "kernel/worker.h"
@@ -152,7 +153,7 @@ void kmain(uint32_t mb2_info_phys)
 		ktap_bail_out("the local APIC timer does not count");
 	timer_init_cpu();
 	smp_call_init();
-	worker_init();
+	sched_init();
 	rcu_init();
 	mm_init();
 	irq_enable();

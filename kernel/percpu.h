@@ -4,15 +4,19 @@
  * Subsystems keep their own per-CPU state in arrays indexed by
  * smp_processor_id(), cache-line aligned.
  *
- * There is no scheduler: a CPU runs one thread of control plus its
- * interrupt handlers, so a CPU's own fields need no lock against other
- * threads, only against its interrupt handlers where noted.
+ * A CPU runs one task at a time (kernel/sched.h) plus its interrupt
+ * handlers. Tasks may be preempted and may migrate: code that uses this
+ * CPU's fields, or smp_processor_id() as an index, must run with the
+ * preempt count raised or interrupts off (or in a task pinned to the
+ * CPU), and needs no lock against other tasks then, only against its
+ * interrupt handlers where noted.
  */
 #ifndef KERNEL_PERCPU_H
 #define KERNEL_PERCPU_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "kernel/atomic.h"
 #include "kernel/cpumask.h"
 
 #define CACHELINE 64
@@ -20,6 +24,7 @@
 
 struct trap_frame;
 struct mm;
+struct task;
 
 /*
  * Protection: (o) written by the owner CPU only (others may read with
@@ -30,7 +35,8 @@ struct percpu {
 	struct percpu *self;		/* (c) must stay first: %gs:0 */
 	unsigned int cpu;		/* (c) index into the CPU table */
 	uint32_t apic_id;		/* (c) */
-	int preempt_count;		/* (o) >0: not quiescent for RCU */
+	int preempt_count;		/* (o) >0: not preemptible, not quiescent for RCU */
+	bool need_resched;		/* (i) a switch is due (kernel/sched.c) */
 	int irq_depth;			/* (o) nested interrupt handlers */
 	bool in_nmi;			/* (o) */
 	bool idle;			/* (o) in the idle loop (RCU EQS) */
@@ -39,10 +45,11 @@ struct percpu {
 	uint64_t last_tick_tsc;		/* (o) TSC of the last tick, watchdog */
 	uintptr_t stack_top;		/* (c) top of the boot stack */
 	uintptr_t stack_bottom;		/* (c) */
-	/* Exception fixup results for _safe accessors (o). */
-	uint64_t fault_vector;
-	uint64_t fault_error;
-	uint64_t fault_cr2;
+	/* The scheduler (kernel/sched.c), (i): the running task, this
+	 * CPU's idle task, and the task a switch in progress left. */
+	struct task *current;
+	struct task *idle_task;
+	struct task *switch_prev;
 	/* RCU (sched flavor): an expedited grace period waits for this
 	 * CPU's next quiescent state; the outermost rcu_read_unlock()
 	 * reports it. (o) set in the expedited IPI handler, cleared by the
@@ -57,21 +64,22 @@ struct percpu {
 	int tlb_flush_pending;
 	/* Last RIP seen by an interrupt, for diagnosing CPUs that do not ack. */
 	uint64_t last_irq_rip;		/* (o) */
-	/* Ring 3 (arch/x86/user.c): the kernel stack to go back to, 0 while
-	 * no user code runs, and how that code ended. (i) */
-	uint64_t user_return_rsp;
-	int user_fault;
-
 } __cacheline_aligned;
 
 extern struct percpu *cpu_table[MAX_CPUS];	/* (c) indexed by CPU */
 extern unsigned int nr_cpus_online;		/* (c) after SMP boot */
 extern struct cpumask cpu_online_mask;
 
+/*
+ * Volatile: a task may be preempted and resume on another CPU between
+ * two calls, so the compiler must not merge them (a non-volatile asm
+ * with the same inputs may be reused across a call, context switches
+ * included). Code that keeps the pointer must not be preemptible.
+ */
 static inline struct percpu *this_cpu(void)
 {
 	struct percpu *p;
-	__asm__("mov %%gs:0, %0" : "=r"(p));
+	__asm__ volatile("mov %%gs:0, %0" : "=r"(p));
 	return p;
 }
 
@@ -90,15 +98,30 @@ static inline struct percpu *cpu_percpu(unsigned int cpu)
 /* Allocate and install the per-CPU area of cpu on the calling CPU. */
 void percpu_setup(unsigned int cpu, uint32_t apic_id, struct percpu *area);
 
+/*
+ * The preempt count is changed by one %gs-relative instruction: a task
+ * preempted and moved between reading this CPU's address and writing
+ * the count would change another CPU's count.
+ */
 static inline void preempt_disable(void)
 {
-	this_cpu()->preempt_count++;
-	__asm__ volatile("" : : : "memory");
+	__asm__ volatile("incl %%gs:%c0" : : "i"(__builtin_offsetof(struct percpu, preempt_count)) : "memory");
 }
-static inline void preempt_enable_no_qs(void)
+/* Lower the count; no switch even if one is due (the tick or the next
+ * preempt_enable() makes it). */
+static inline void preempt_enable_no_resched(void)
 {
-	__asm__ volatile("" : : : "memory");
-	this_cpu()->preempt_count--;
+	__asm__ volatile("decl %%gs:%c0" : : "i"(__builtin_offsetof(struct percpu, preempt_count)) : "memory");
+}
+#define preempt_enable_no_qs preempt_enable_no_resched
+void sched_preempt_point(void);
+/* Lower the count, and switch if one is due and we may. */
+static inline void preempt_enable(void)
+{
+	preempt_enable_no_resched();
+	struct percpu *pc = this_cpu();
+	if (__builtin_expect(READ_ONCE(pc->need_resched), 0) && pc->preempt_count == 0)
+		sched_preempt_point();
 }
 
 #endif

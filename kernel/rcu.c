@@ -81,6 +81,24 @@
  *   Either the start sees c busy and waits for its report, or c's reads
  *   come after the start's fence and see every update made before it.
  *
+ * (E) Context switches (kernel/sched.c calls the hooks with interrupts
+ *     off). rcu=sched: a switch is a quiescent state, since schedule()
+ *     runs at preempt count 0 and a reader holds the count up. rcu=preempt:
+ *     a reader may be switched out (preempted) and resume on any CPU.
+ *
+ *   reader task t                     grace period
+ *   lock[idx]++ on CPU a
+ *   ... preempted: switch-out hook
+ *       marks t blocked; its count    DRAIN_OLD: sum of unlock[idx] over
+ *       stays in lock[idx]              CPUs < sum of lock[idx]: waits
+ *   ... runs again on CPU b
+ *   unlock[idx]++ on CPU b            the sums match: t is gone
+ *
+ *   Tracking a blocked reader is keeping its count: the sums span every
+ *   CPU, so where it resumes does not matter, and the expedited path,
+ *   which drives the same drains, waits for it too. The blocked count
+ *   and flag only feed statistics and the stall report.
+ *
  * (D) Expedited (rcu=sched): the waiter IPIs every CPU still owing a
  *     report. At preempt count 0 the handler reports (the interrupted
  *     context had interrupts on, so it was in no reader); otherwise it
@@ -106,6 +124,7 @@
 
 DEFINE_INJECT(rcu_early_gp, "a grace period ends before the last CPU reports (sched) or before the old readers left (preempt)");
 DEFINE_INJECT(rcu_skip_qs_check, "the tick reports a quiescent state without checking the preempt count");
+DEFINE_INJECT(rcu_preempt_untracked, "a reader switched out is not counted until it runs again (rcu=preempt)");
 
 #define RCU_BATCH 64
 
@@ -352,6 +371,53 @@ static void rcu_idle_exit(void)
 	smp_mb();
 }
 
+/* ---- context switches: pairing (E) at the top of the file -------------- */
+
+long rcu_blocked_readers;
+
+/* prev is being switched out: interrupts off, schedule() entered at
+ * preempt count 0. */
+static void rcu_switch_out(struct task *prev)
+{
+	struct percpu *pc = this_cpu();
+
+	if (rcu_flavor == RCU_SCHED) {
+		/* No sched reader is switched out: schedule() runs at preempt
+		 * count 0, and from an interrupt only if it came with
+		 * interrupts on. */
+		rcu_cpu[pc->cpu].stats.qs_switch++;
+		report_qs(pc->cpu);
+		return;
+	}
+	if (!prev->rcu_nesting)
+		return;
+	prev->rcu_blocked = true;
+	atomic_inc(&rcu_blocked_readers);
+	sched_stat_inc(SCHED_PREEMPTED_READER);
+	if (injected(rcu_preempt_untracked)) {
+		/* The bug: count the reader as gone while it is out. */
+		struct rcu_cpu_preempt *rc = &rcu_preempt_cpu[pc->cpu];
+		smp_mb();
+		store_relaxed(&rc->unlock[prev->rcu_idx], rc->unlock[prev->rcu_idx] + 1);
+	}
+}
+
+static void rcu_switch_in(struct task *next)
+{
+	if (!next->rcu_blocked)
+		return;
+	next->rcu_blocked = false;
+	atomic_dec(&rcu_blocked_readers);
+	if (injected(rcu_preempt_untracked)) {
+		/* ... and as a new reader of the current phase once back. */
+		struct rcu_cpu_preempt *rc = &rcu_preempt_cpu[smp_processor_id()];
+		int idx = load_relaxed(&rcu_preempt_phase);
+		next->rcu_idx = idx;
+		store_relaxed(&rc->lock[idx], rc->lock[idx] + 1);
+		smp_mb();
+	}
+}
+
 /* ---- callbacks -------------------------------------------------------- */
 
 /* Move segments whose grace period completed to done. Interrupts off. */
@@ -391,8 +457,12 @@ static void process_callbacks(unsigned int batch)
 		rc->done.head = h->next;
 		if (!rc->done.head)
 			rc->done.tail = &rc->done.head;
-		invoke(h);
+		/* Counted before it runs: rcu_barrier()'s own callback ends
+		 * the wait when it runs, and a waiter that then reads the
+		 * counts must find it invoked (every callback before it on
+		 * this CPU has fully run by then). */
 		store_relaxed(&rc->invoked, rc->invoked + 1);
+		invoke(h);
 	}
 }
 
@@ -579,12 +649,14 @@ static void stall_check(void)
 		if (rcu_flavor == RCU_SCHED) {
 			holders = gp.qs_mask;
 		} else {
-			int idx = rcu_preempt_phase ^ (gp.phase_state == PHASE_DRAIN_OLD ? 1 : 0);
-			for_each_online_cpu(c)
-				if (load_relaxed(&rcu_preempt_cpu[c].lock[idx]) !=
-				    load_relaxed(&rcu_preempt_cpu[c].unlock[idx]) ||
-				    load_relaxed(&rcu_preempt_cpu[c].nesting))
+			/* Readers migrate, so the per-CPU counts name no
+			 * holder: name the CPUs running a reader now (switched
+			 * out readers are counted in the report). */
+			for_each_online_cpu(c) {
+				struct task *t = READ_ONCE(cpu_percpu(c)->current);
+				if (t && READ_ONCE(t->rcu_nesting))
 					cpumask_set(&holders, c);
+			}
 		}
 	}
 	spin_unlock(&gp.lock);
@@ -598,8 +670,9 @@ static void stall_check(void)
 	for_each_cpu_in(c, &holders)
 		len += snprintf(list + len, len < sizeof(list) ? sizeof(list) - len : 0, "%s%u",
 				len ? "," : "", c);
-	report_error("rcu_stall", "grace period %llu has run for %llu s; cpus not quiescent: %s",
-		     (unsigned long long)n, (unsigned long long)rcu_stall_s, len ? list : "none");
+	report_error("rcu_stall", "grace period %llu has run for %llu s; cpus not quiescent: %s; "
+		     "readers switched out: %ld", (unsigned long long)n, (unsigned long long)rcu_stall_s,
+		     len ? list : "none", load_relaxed(&rcu_blocked_readers));
 	cpumask_clear_cpu(&holders, smp_processor_id());
 	backtrace_cpus(&holders);
 }
@@ -633,6 +706,7 @@ void rcu_stats_get(struct rcu_stats *s)
 		s->qs_explicit += load_relaxed(&r->qs_explicit);
 		s->qs_exp_ipi += load_relaxed(&r->qs_exp_ipi);
 		s->qs_unlock += load_relaxed(&r->qs_unlock);
+		s->qs_switch += load_relaxed(&r->qs_switch);
 		s->gp_started += load_relaxed(&r->gp_started);
 		s->gp_expedited += load_relaxed(&r->gp_expedited);
 	}
@@ -649,4 +723,6 @@ void rcu_init(void)
 	tick_hook_register(rcu_tick);
 	idle_enter_hook = rcu_idle_enter;
 	idle_exit_hook = rcu_idle_exit;
+	sched_switch_out_hook = rcu_switch_out;
+	sched_switch_in_hook = rcu_switch_in;
 }

@@ -32,15 +32,22 @@
 #include "kernel/atomic.h"
 #include "kernel/percpu.h"
 #include "kernel/rcu_types.h"
+#include "kernel/sched.h"
 
 enum rcu_flavor { RCU_SCHED, RCU_PREEMPT };
 extern int rcu_flavor;		/* (c) after the command line */
 
+/*
+ * rcu=preempt's per-CPU counters, changed with the preempt count raised.
+ * A reader counts its lock on the CPU it entered on and its unlock on
+ * the CPU it leaves on (it may be preempted and move in between): only
+ * the sums over all CPUs mean anything, and a reader switched out stays
+ * counted in its phase until it unlocks, which is what makes a grace
+ * period wait for it.
+ */
 struct rcu_cpu_preempt {
 	unsigned long lock[2];	/* (o) readers entered in phase i */
 	unsigned long unlock[2];/* (o) readers left phase i */
-	int nesting;		/* (o) */
-	int idx;		/* (o) phase of the outermost reader */
 } __cacheline_aligned;
 extern struct rcu_cpu_preempt rcu_preempt_cpu[MAX_CPUS];
 extern int rcu_preempt_phase;	/* (a) current phase, 0 or 1 */
@@ -54,6 +61,9 @@ void rcu_read_unlock_special(void);
  * preempt: the phase is sampled, the counter bumped, then a full fence so
  * the counter is visible before any read in the section; pairs with the
  * fences in the grace-period's counter scan (rcu.c, readers_drained()).
+ * The nesting and the phase are the task's (the section may be
+ * preempted and end on another CPU); the counter update runs with the
+ * preempt count raised, so it lands whole on the CPU it read.
  */
 static inline void rcu_read_lock(void)
 {
@@ -61,13 +71,16 @@ static inline void rcu_read_lock(void)
 		preempt_disable();
 		return;
 	}
-	struct rcu_cpu_preempt *rc = &rcu_preempt_cpu[smp_processor_id()];
-	if (rc->nesting++ == 0) {
+	struct task *t = current_task();
+	preempt_disable();
+	if (t->rcu_nesting++ == 0) {
+		struct rcu_cpu_preempt *rc = &rcu_preempt_cpu[smp_processor_id()];
 		int idx = load_relaxed(&rcu_preempt_phase);
-		rc->idx = idx;
+		t->rcu_idx = idx;
 		store_relaxed(&rc->lock[idx], rc->lock[idx] + 1);
 		smp_mb();
 	}
+	preempt_enable_no_resched();
 }
 
 static inline void rcu_read_unlock(void)
@@ -78,13 +91,16 @@ static inline void rcu_read_unlock(void)
 			rcu_read_unlock_special();
 		return;
 	}
-	struct rcu_cpu_preempt *rc = &rcu_preempt_cpu[smp_processor_id()];
-	if (--rc->nesting == 0) {
+	struct task *t = current_task();
+	preempt_disable();
+	if (--t->rcu_nesting == 0) {
+		struct rcu_cpu_preempt *rc = &rcu_preempt_cpu[smp_processor_id()];
 		/* Every read in the section completes before the unlock count
 		 * says the reader is gone. */
 		smp_mb();
-		store_relaxed(&rc->unlock[rc->idx], rc->unlock[rc->idx] + 1);
+		store_relaxed(&rc->unlock[t->rcu_idx], rc->unlock[t->rcu_idx] + 1);
 	}
+	preempt_enable_no_resched();
 }
 
 /* Publish p at *pp: initialisation of *p is ordered before the store
@@ -112,11 +128,14 @@ void rcu_qs(void);
 void rcu_init(void);
 extern uint64_t rcu_stall_s;	/* rcu_stall=: seconds before a stall report */
 
+/* Blocked rcu=preempt readers: switched out inside a section. (a) */
+extern long rcu_blocked_readers;
+
 /* Statistics. */
 uint64_t rcu_gp_completed(void);	/* grace periods completed so far */
 long rcu_callbacks_pending(void);	/* queued and not yet invoked */
 struct rcu_stats {
-	uint64_t qs_tick, qs_idle, qs_explicit, qs_exp_ipi, qs_unlock;
+	uint64_t qs_tick, qs_idle, qs_explicit, qs_exp_ipi, qs_unlock, qs_switch;
 	uint64_t gp_started, gp_expedited;
 };
 void rcu_stats_get(struct rcu_stats *s);

@@ -7,6 +7,8 @@
  * spinning in the common use (mmap_lock): a CPU spinning here must still
  * answer TLB shootdowns from the writer it waits for.
  *
+ * Like a spinlock, holding it raises the preempt count (kernel/spinlock.h).
+ *
  *   serving   ticket allowed in now (a); a reader passes it on at once,
  *             a writer keeps it until unlock
  *   readers   readers inside (a)
@@ -18,6 +20,7 @@
 #include "arch/x86/cpu.h"
 #include "kernel/atomic.h"
 #include "kernel/lockdep.h"
+#include "kernel/percpu.h"
 
 struct rwlock {
 	uint32_t next;
@@ -35,6 +38,7 @@ static inline void rwlock_init(struct rwlock *l, enum lock_class c)
 
 static inline void read_lock(struct rwlock *l)
 {
+	preempt_disable();
 	uint32_t t = __atomic_fetch_add(&l->next, 1, __ATOMIC_RELAXED);
 
 	lockdep_acquired(l->cls, false);
@@ -50,10 +54,12 @@ static inline void read_unlock(struct rwlock *l)
 	/* Release: the reader's accesses complete before a writer that
 	 * sees the count drop proceeds. */
 	__atomic_sub_fetch(&l->readers, 1, __ATOMIC_RELEASE);
+	preempt_enable();
 }
 
 static inline void write_lock(struct rwlock *l)
 {
+	preempt_disable();
 	uint32_t t = __atomic_fetch_add(&l->next, 1, __ATOMIC_RELAXED);
 
 	lockdep_acquired(l->cls, false);
@@ -67,6 +73,7 @@ static inline void write_unlock(struct rwlock *l)
 {
 	lockdep_released(l->cls);
 	store_release(&l->serving, l->serving + 1);
+	preempt_enable();
 }
 
 #endif

@@ -7,6 +7,11 @@
  * (kernel/timer.c) catches CPUs that stop ticking, which covers a CPU
  * spinning with interrupts off. Each lock names its class in the lock
  * order (kernel/lockdep.h), checked with lockdep=on.
+ *
+ * Holding a lock (and spinning for one) raises the preempt count: a
+ * holder is never switched out (kernel/sched.h), so a waiter on its CPU
+ * cannot spin for a task that does not run, and the lock order check's
+ * per-CPU list is the holder's.
  */
 #ifndef KERNEL_SPINLOCK_H
 #define KERNEL_SPINLOCK_H
@@ -16,6 +21,7 @@
 #include "arch/x86/cpu.h"
 #include "kernel/atomic.h"
 #include "kernel/lockdep.h"
+#include "kernel/percpu.h"
 
 typedef struct spinlock {
 	uint16_t next;		/* (a) ticket handed to the next arrival */
@@ -35,6 +41,7 @@ static inline void spin_lock_init(spinlock_t *l, enum lock_class c)
 /* The acquire load of owner pairs with the release store in spin_unlock(). */
 static inline void spin_lock(spinlock_t *l)
 {
+	preempt_disable();
 	uint16_t me = __atomic_fetch_add(&l->next, 1, __ATOMIC_RELAXED);
 
 	lockdep_acquired(l->cls, false);
@@ -47,11 +54,13 @@ static inline bool spin_trylock(spinlock_t *l)
 	uint16_t owner = load_relaxed(&l->owner);
 	uint16_t next = owner;
 
-	if (load_relaxed(&l->next) != owner)
+	preempt_disable();
+	if (load_relaxed(&l->next) != owner ||
+	    !__atomic_compare_exchange_n(&l->next, &next, (uint16_t)(owner + 1), false,
+					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+		preempt_enable();
 		return false;
-	if (!__atomic_compare_exchange_n(&l->next, &next, (uint16_t)(owner + 1), false,
-					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-		return false;
+	}
 	lockdep_acquired(l->cls, true);
 	return true;
 }
@@ -60,6 +69,7 @@ static inline void spin_unlock(spinlock_t *l)
 {
 	lockdep_released(l->cls);
 	store_release(&l->owner, (uint16_t)(l->owner + 1));
+	preempt_enable();
 }
 
 static inline bool spin_is_locked(spinlock_t *l)

@@ -1,8 +1,8 @@
 /*
- * Per-CPU workers: how tests run code on several CPUs at once. Every AP
- * sits in its idle loop (halted, interrupts on; an RCU extended quiescent
- * state) until the BSP hands it a function; the function runs in thread
- * context with interrupts on, and the BSP waits for all of them.
+ * Per-CPU workers: how directed tests run code on several CPUs at once.
+ * Each worker is a kernel thread pinned to its CPU (kernel/sched.h), so
+ * smp_processor_id() names it; it runs with interrupts on, and the
+ * caller (a task pinned to its own CPU) waits for all of them.
  */
 #ifndef KERNEL_WORKER_H
 #define KERNEL_WORKER_H
@@ -26,12 +26,9 @@ void workers_wait(const struct cpumask *mask, uint64_t timeout_ns);
 /* Same, on every online CPU. */
 void workers_run_all(worker_fn fn, void *arg, uint64_t timeout_ns);
 
-void worker_init(void);
-/* The AP idle loop; never returns. */
-__attribute__((noreturn)) void worker_idle_loop(void);
-
-/* Hooks for RCU, called with interrupts off: enter after this_cpu()->idle
- * is set, exit after it is cleared. */
+/* Hooks for RCU, called by the idle loop (kernel/sched.c) with
+ * interrupts off: enter after this_cpu()->idle is set, exit after it is
+ * cleared. */
 extern void (*idle_enter_hook)(void);
 extern void (*idle_exit_hook)(void);
 

@@ -11,6 +11,8 @@
  *                              in the table after it was unhooked
  *   spf_test_hook              called at named points of the lockless
  *                              walks and the speculative commit
+ *   mm_switch_hook             called right after a CPU loads an mm's
+ *                              CR3 (mm_load_irqs_off())
  */
 #ifndef MM_DEBUG_H
 #define MM_DEBUG_H
@@ -53,5 +55,16 @@ static inline void spf_hook(enum spf_point at, const struct spf_hook_ctx *ctx)
 	if (__builtin_expect(hook != 0, 0))
 		hook(at, ctx);
 }
+
+/*
+ * Called with interrupts off right after this CPU loaded mm into CR3, in
+ * the context switch (before it joins mm's cpumask when the seeded bug
+ * cr3_before_join is on). Real CPUs may fill their TLBs from the new
+ * tables from this instruction on, speculatively too; emulators fill
+ * only on access, so a test sets this to make such fills (a read of a
+ * page of mm that must neither fault nor sleep). Set while no switch can
+ * see it change (before the tasks that use mm start, cleared after).
+ */
+extern void (*mm_switch_hook)(struct mm *mm);
 
 #endif

@@ -8,9 +8,12 @@
 #include "arch/x86/user.h"
 #include "kernel/atomic.h"
 #include "kernel/panic.h"
+#include "kernel/inject.h"
 #include "kernel/percpu.h"
+#include "kernel/sched.h"
 #include "kernel/smp_call.h"
 #include "kernel/string.h"
+#include "mm/debug.h"
 #include "mm/fault.h"
 #include "mm/kmalloc.h"
 #include "mm/kmap.h"
@@ -67,10 +70,17 @@ struct mm *mm_current(void)
 	return this_cpu()->mm;
 }
 
-void mm_switch(struct mm *mm)
+DEFINE_INJECT(lazy_flush_ignored, "leaving lazy mode ignores the flush a shootdown left pending");
+DEFINE_INJECT(cr3_before_join, "a switch loads CR3 before joining the mm's cpumask");
+
+/*
+ * Load mm on this CPU, for the running task or a task being switched in.
+ * Interrupts off. This CPU's half of mm/tlb.c's pairings (B), (C), (D)
+ * and (F).
+ */
+void mm_load_irqs_off(struct mm *mm)
 {
 	struct percpu *pc = this_cpu();
-	uint64_t flags = irq_save();
 	struct mm *old = pc->mm;
 
 	if (old == mm && pc->mm_lazy) {
@@ -78,31 +88,47 @@ void mm_switch(struct mm *mm)
 		 * skipped us while we were lazy. mm/tlb.c, pairing (B). */
 		store_relaxed(&pc->mm_lazy, false);
 		smp_mb();
-		if (atomic_xchg(&pc->tlb_flush_pending, 0))
+		if (atomic_xchg(&pc->tlb_flush_pending, 0) && !injected(lazy_flush_ignored)) {
 			flush_tlb_local_nonglobal();
+			sched_stat_inc(SCHED_LAZY_FLUSH);
+		}
 	}
 	if (old != mm) {
 		/* Join the mask before loading CR3: mm/tlb.c, pairing (C).
 		 * Leave the old one after: pairing (D). */
-		cpumask_set(&mm->cpumask, pc->cpu);
+		if (!injected(cr3_before_join))
+			cpumask_set(&mm->cpumask, pc->cpu);
 		write_cr3(mm->pgd);
+		/* From here the CPU may fill its TLB from mm's tables at any
+		 * time, speculatively too; the hook lets a test make such
+		 * fills where an emulator makes none (mm/debug.h). */
+		if (mm_switch_hook)
+			mm_switch_hook(mm);
+		if (injected(cr3_before_join))
+			cpumask_set(&mm->cpumask, pc->cpu);
 		pc->mm = mm;
 		if (old)
 			cpumask_clear_cpu(&old->cpumask, pc->cpu);
+		sched_stat_inc(SCHED_MM_SWITCH);
 	}
 	pc->mm_lazy = false;
-	irq_restore(flags);
 }
 
-void mm_enter_lazy(void)
-{
-	store_relaxed(&this_cpu()->mm_lazy, true);
-}
-
-void mm_switch_kernel(void)
+/* Keep this CPU's mm loaded for a kernel thread: pairing (B). Interrupts off. */
+void mm_lazy_irqs_off(void)
 {
 	struct percpu *pc = this_cpu();
-	uint64_t flags = irq_save();
+
+	if (pc->mm && !pc->mm_lazy) {
+		store_relaxed(&pc->mm_lazy, true);
+		sched_stat_inc(SCHED_LAZY_ENTER);
+	}
+}
+
+/* Drop to the kernel's tables. Interrupts off. */
+static void mm_unload_irqs_off(void)
+{
+	struct percpu *pc = this_cpu();
 	struct mm *old = pc->mm;
 
 	if (old) {
@@ -113,20 +139,54 @@ void mm_switch_kernel(void)
 		cpumask_clear_cpu(&old->cpumask, pc->cpu);
 	}
 	pc->mm_lazy = false;
+}
+
+void mm_switch(struct mm *mm)
+{
+	uint64_t flags = irq_save();
+
+	current_task()->mm = mm;
+	mm_load_irqs_off(mm);
 	irq_restore(flags);
 }
 
+void mm_enter_lazy(void)
+{
+	uint64_t flags = irq_save();
+
+	current_task()->mm = NULL;
+	mm_lazy_irqs_off();
+	irq_restore(flags);
+}
+
+void mm_switch_kernel(void)
+{
+	uint64_t flags = irq_save();
+
+	current_task()->mm = NULL;
+	mm_unload_irqs_off();
+	irq_restore(flags);
+}
+
+/* A CPU keeps a dead mm loaded only lazily (its tasks are gone). */
 static void drop_mm(void *arg)
 {
-	if (this_cpu()->mm == arg)
-		mm_switch_kernel();
+	if (this_cpu()->mm != arg)
+		return;
+	ASSERT_MSG(current_task()->mm != arg, "mm %u destroyed while task %s uses it",
+		   ((struct mm *)arg)->id, current_task()->name);
+	mm_unload_irqs_off();
 }
 
 void mm_destroy(struct mm *mm)
 {
 	unsigned int c;
 
+	uint64_t flags = irq_save();
+	if (current_task()->mm == mm)
+		current_task()->mm = NULL;
 	drop_mm(mm);
+	irq_restore(flags);
 	/* Lazy CPUs still have it in CR3: switch them away. */
 	for_each_cpu_in(c, &mm->cpumask)
 		smp_call_on(c, drop_mm, mm);

@@ -51,13 +51,22 @@ struct mm *mm_create(void);
  * switched away here). mmap_lock not held. */
 void mm_destroy(struct mm *mm);
 
-/* Load mm on this CPU (interrupts any). */
+/*
+ * The calling task's address space (interrupts any): mm_switch() makes
+ * the task a user of mm and loads it; mm_enter_lazy() makes it a kernel
+ * thread that keeps whatever is loaded (lazy: still flushed, no user
+ * accesses); mm_switch_kernel() makes it a kernel thread on the kernel's
+ * tables. The scheduler loads the task's mm at every switch.
+ */
 void mm_switch(struct mm *mm);
-/* Stop using user addresses but keep mm loaded (lazy: still flushed). */
 void mm_enter_lazy(void);
-/* Drop to the kernel page tables. */
 void mm_switch_kernel(void);
+/* The mm loaded on this CPU (lazily or not). */
 struct mm *mm_current(void);
+/* The context switch's halves (kernel/sched.c), interrupts off: load mm
+ * for the task switched in, or keep the loaded one lazily. */
+void mm_load_irqs_off(struct mm *mm);
+void mm_lazy_irqs_off(void);
 
 /* Writers of the address space. Lockless readers do not look at the
  * lock: they validate their VMA instead (mm/spf.c). */

@@ -7,6 +7,7 @@
 #include "arch/x86/pte.h"
 #include "arch/x86/traps.h"
 #include "kernel/percpu.h"
+#include "kernel/sched.h"
 #include "kernel/string.h"
 #include "mm/kmap.h"
 #include "mm/page_alloc.h"
@@ -28,9 +29,9 @@ static void pf_not_present(void)
 	int r = read_u64_safe(addr, &v);
 
 	KTAP_ASSERT(r == VEC_PF + 1, "read of an unmapped address returned %d", r);
-	KTAP_EXPECT(this_cpu()->fault_cr2 == (uintptr_t)addr, "cr2 0x%lx", this_cpu()->fault_cr2);
-	KTAP_EXPECT(!(this_cpu()->fault_error & (PF_P | PF_W | PF_U)),
-		    "error code 0x%lx, expected not-present supervisor read", this_cpu()->fault_error);
+	KTAP_EXPECT(current_task()->fault_cr2 == (uintptr_t)addr, "cr2 0x%lx", current_task()->fault_cr2);
+	KTAP_EXPECT(!(current_task()->fault_error & (PF_P | PF_W | PF_U)),
+		    "error code 0x%lx, expected not-present supervisor read", current_task()->fault_error);
 }
 
 static void pf_write_readonly(void)
@@ -38,8 +39,8 @@ static void pf_write_readonly(void)
 	int r = write_u64_safe((void *)&rodata_word, 5);
 
 	KTAP_ASSERT(r == VEC_PF + 1, "write to rodata returned %d (W^X or CR0.WP broken)", r);
-	KTAP_EXPECT((this_cpu()->fault_error & (PF_P | PF_W)) == (PF_P | PF_W),
-		    "error code 0x%lx, expected present+write", this_cpu()->fault_error);
+	KTAP_EXPECT((current_task()->fault_error & (PF_P | PF_W)) == (PF_P | PF_W),
+		    "error code 0x%lx, expected present+write", current_task()->fault_error);
 	KTAP_EXPECT(rodata_word == 0x1234, "rodata changed");
 }
 
@@ -73,8 +74,8 @@ static void nx_data_not_executable(void)
 	*(uint8_t *)page_address(p) = 0xc3;	/* ret */
 	r = exec_safe((uintptr_t)page_address(p));
 	KTAP_EXPECT(r == VEC_PF + 1, "executing the direct map returned %d", r);
-	KTAP_EXPECT((this_cpu()->fault_error & (PF_P | PF_I)) == (PF_P | PF_I),
-		    "error code 0x%lx, expected present+fetch", this_cpu()->fault_error);
+	KTAP_EXPECT((current_task()->fault_error & (PF_P | PF_I)) == (PF_P | PF_I),
+		    "error code 0x%lx, expected present+fetch", current_task()->fault_error);
 	free_page(p);
 }
 
@@ -137,12 +138,12 @@ static void smep_smap_enforced(void)
 	if (smep) {
 		r = exec_safe(USER_VA);
 		KTAP_EXPECT(r == VEC_PF + 1, "executing a user page in ring 0 returned %d", r);
-		KTAP_EXPECT(this_cpu()->fault_error & PF_I, "error code 0x%lx", this_cpu()->fault_error);
+		KTAP_EXPECT(current_task()->fault_error & PF_I, "error code 0x%lx", current_task()->fault_error);
 	}
 	if (smap) {
 		r = read_u64_safe((void *)USER_VA, &v);
 		KTAP_EXPECT(r == VEC_PF + 1, "user read without STAC returned %d", r);
-		KTAP_EXPECT(this_cpu()->fault_error & PF_P, "error code 0x%lx", this_cpu()->fault_error);
+		KTAP_EXPECT(current_task()->fault_error & PF_P, "error code 0x%lx", current_task()->fault_error);
 		stac();
 		r = read_u64_safe((void *)USER_VA, &v);
 		clac();
@@ -166,8 +167,8 @@ static void reserved_bit_fault(void)
 	KTAP_EXPECT(r == VEC_PF + 1, "walk through poison returned %d", r);
 	/* Hardware also sets P here; QEMU's TCG does not, so only RSVD is
 	 * required. */
-	KTAP_EXPECT(this_cpu()->fault_error & PF_RSVD,
-		    "error code 0x%lx, expected the reserved-bit flag", this_cpu()->fault_error);
+	KTAP_EXPECT(current_task()->fault_error & PF_RSVD,
+		    "error code 0x%lx, expected the reserved-bit flag", current_task()->fault_error);
 }
 
 static const struct ktap_case exceptions_cases[] = {

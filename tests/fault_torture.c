@@ -28,14 +28,14 @@
 #define FT_SPANS	4
 #define FT_PAGES	(FT_SPANS * 512)
 
-/* Protection: (c) set before the workers start, (a) atomic, (o) each CPU its own slot. */
+/* Protection: (c) set before the workers start, (a) atomic, (o) each worker its own slot. */
 static struct {
 	struct torture t;
 	uintptr_t base;			/* (c) */
 	uint64_t drop_begin[FT_SPANS];	/* (a) */
 	uint64_t drop_end[FT_SPANS];	/* (a) */
 	unsigned int span_owner[FT_SPANS];	/* (c) */
-	unsigned long ops[MAX_CPUS], drops[MAX_CPUS];	/* (o) */
+	unsigned long ops[TORTURE_MAX_WORKERS], drops[TORTURE_MAX_WORKERS];	/* (o) each worker its own */
 } ft;
 
 struct ft_expect {
@@ -45,8 +45,8 @@ struct ft_expect {
 
 static void fault_worker(void *arg)
 {
-	unsigned int me = smp_processor_id();
-	static struct ft_expect exp[MAX_CPUS][FT_PAGES];
+	unsigned int me = torture_me();
+	static struct ft_expect exp[TORTURE_MAX_WORKERS][FT_PAGES];
 	struct ft_expect *e = exp[me];
 	uint64_t n = 0;
 	struct prng rng;
@@ -101,15 +101,11 @@ static void fault_worker(void *arg)
 	}
 }
 
-/* Span s is dropped by the (s mod CPUs)-th online CPU. */
+/* Span s is dropped by worker s mod workers. */
 static void assign_span_owners(void)
 {
-	for (unsigned int s = 0; s < FT_SPANS; s++) {
-		unsigned int c = cpumask_next(&cpu_online_mask, 0);
-		for (unsigned int j = 0; j < s % nr_cpus_online; j++)
-			c = cpumask_next(&cpu_online_mask, c + 1);
-		ft.span_owner[s] = c;
-	}
+	for (unsigned int s = 0; s < FT_SPANS; s++)
+		ft.span_owner[s] = s % torture_workers(&ft.t);
 }
 
 static void fault_torture_run(void)
@@ -131,7 +127,7 @@ static void fault_torture_run(void)
 	spf_delays_on(ft.t.mm, SPF_DELAYS_RANDOM);
 	torture_run(&ft.t, fault_worker, NULL);
 	spf_delays_off();
-	for_each_online_cpu(c) {
+	for (c = 0; c < torture_workers(&ft.t); c++) {
 		ops += ft.ops[c];
 		drops += ft.drops[c];
 	}

@@ -24,13 +24,13 @@
 enum { MP_RW, MP_TO_RO, MP_RO, MP_TO_RW };
 
 /* Protection: (c) set before the workers start, (a) atomic, (f) the
- * flipping CPU only, (o) each CPU its own slot. */
+ * flipping worker only, (o) each worker its own slot. */
 static struct {
 	struct torture t;
 	uintptr_t addr;			/* (c) */
 	uint64_t state;			/* (a) gen * 4 + MP_*: release by the flipper, acquire by writers */
 	unsigned long flips;		/* (f) */
-	unsigned long writes[MAX_CPUS];	/* (o) */
+	unsigned long writes[TORTURE_MAX_WORKERS];	/* (o) */
 } mt;
 
 static void flipper(struct prng *rng)
@@ -54,7 +54,7 @@ static void flipper(struct prng *rng)
 
 static void writer(struct prng *rng)
 {
-	unsigned int me = smp_processor_id();
+	unsigned int me = torture_me();
 
 	while (!torture_stopped(&mt.t)) {
 		unsigned int i = prng_below(rng, MPROT_PAGES);
@@ -63,10 +63,10 @@ static void writer(struct prng *rng)
 		int r = user_write_u64(a, s1);
 		uint64_t s2 = load_acquire(&mt.state);
 		if (s1 == s2 && s1 % 4 == MP_RO && r == 0)
-			report_error("stale_tlb", "mprotect_torture: cpu %u wrote %lx after mprotect(PROT_READ) "
+			report_error("stale_tlb", "mprotect_torture: worker %u wrote %lx after mprotect(PROT_READ) "
 				     "of round %llu returned", me, a, (unsigned long long)(s1 / 4));
 		if (s1 == s2 && s1 % 4 == MP_RW && r != 0)
-			report_error("lost_mapping", "mprotect_torture: cpu %u: write to %lx faulted while "
+			report_error("lost_mapping", "mprotect_torture: worker %u: write to %lx faulted while "
 				     "writable (round %llu)", me, a, (unsigned long long)(s1 / 4));
 		mt.writes[me]++;
 	}
@@ -74,13 +74,12 @@ static void writer(struct prng *rng)
 
 static void mprotect_worker(void *arg)
 {
-	unsigned int me = smp_processor_id();
 	struct prng rng;
 
 	(void)arg;
 	torture_worker_start(&mt.t, &rng, 9500);
-	/* The flipper is CPU 0, or the first online CPU if CPU 0 is not. */
-	if (me == 0 || (me == cpumask_next(&cpu_online_mask, 0) && !cpumask_test(&cpu_online_mask, 0)))
+	/* Worker 0 flips, the others write. */
+	if (torture_me() == 0)
 		flipper(&rng);
 	else
 		writer(&rng);
@@ -98,7 +97,7 @@ static void mprotect_torture_run(void)
 	mt.addr = vm_mmap(mt.t.mm, 0, MPROT_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE, 0);
 	mt.state = MP_RW;
 	torture_run(&mt.t, mprotect_worker, NULL);
-	for_each_online_cpu(c)
+	for (c = 0; c < torture_workers(&mt.t); c++)
 		writes += mt.writes[c];
 	ktap_diag("%lu downgrade/upgrade rounds, %lu classified writes", mt.flips, writes);
 	TORTURE_EXPECT_WORK(&mt.t, mt.flips > 10 && writes > 100, "too little done: %lu rounds, %lu writes",

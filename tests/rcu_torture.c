@@ -44,8 +44,8 @@ static struct {
 	struct tobj *current;		/* (r) published object */
 	struct torture t;
 	int in_flight;			/* (a) objects retired by call_rcu, not freed */
-	unsigned long hist[MAX_CPUS][MAX_AGE + 1];	/* (o) age seen at read end */
-	unsigned long reads[MAX_CPUS];	/* (o) */
+	unsigned long hist[TORTURE_MAX_WORKERS][MAX_AGE + 1];	/* (o) age seen at read end */
+	unsigned long reads[TORTURE_MAX_WORKERS];	/* (o) each worker its own */
 	unsigned long updates;		/* writer only */
 } tt;
 
@@ -98,7 +98,7 @@ static void writer(struct prng *r)
 
 static void reader(struct prng *r)
 {
-	unsigned int me = smp_processor_id();
+	unsigned int me = torture_me();
 
 	while (!torture_stopped(&tt.t)) {
 		/* Between reads a kernel thread passes a quiescent state (as
@@ -120,13 +120,13 @@ static void reader(struct prng *r)
 		rcu_read_unlock();
 
 		if (magic != OBJ_LIVE) {
-			report_error("rcu_uaf", "cpu %u read object #%llu after it was freed: magic %016llx%s "
+			report_error("rcu_uaf", "worker %u read object #%llu after it was freed: magic %016llx%s "
 				     "(age %d at entry)", me, (unsigned long long)seq,
 				     (unsigned long long)magic, magic == PAGE_POISON ? " (poison)" : "", a0);
 			continue;
 		}
 		if (a1 >= 1)
-			report_error("rcu_age", "cpu %u saw object #%llu age %d -> %d within one read "
+			report_error("rcu_age", "worker %u saw object #%llu age %d -> %d within one read "
 				     "section: a grace period ended under the reader", me,
 				     (unsigned long long)seq, a0, a1);
 		tt.hist[me][a1 > MAX_AGE ? MAX_AGE : (a1 < 0 ? 0 : a1)]++;
@@ -137,10 +137,11 @@ static void reader(struct prng *r)
 static void torture_dispatch(void *arg)
 {
 	struct prng r;
-	unsigned int me = smp_processor_id();
+	unsigned int me = torture_me();
 
+	(void)arg;
 	prng_init(&r, global_seed, 1000 + me);
-	if (me == *(unsigned int *)arg)
+	if (me == 0)
 		writer(&r);
 	else
 		reader(&r);
@@ -151,14 +152,14 @@ static void rcu_torture_run(void)
 	static const struct torture_needs needs = {
 		.cpus = 2, .roles = "a writer and a reader", .mm = TORTURE_NO_MM,
 	};
-	unsigned int me = smp_processor_id(), c;
+	unsigned int c;
 	uint64_t gp0 = rcu_gp_completed(), t0 = rdtsc();
 	unsigned long hist[MAX_AGE + 1] = { 0 }, reads = 0;
 
 	memset(&tt, 0, sizeof(tt));
 	if (!torture_begin(&tt.t, &needs))
 		return;
-	torture_run(&tt.t, torture_dispatch, &me);
+	torture_run(&tt.t, torture_dispatch, NULL);
 
 	struct tobj *last = tt.current;
 	tt.current = NULL;
@@ -167,7 +168,7 @@ static void rcu_torture_run(void)
 	rcu_barrier();
 
 	uint64_t gps = rcu_gp_completed() - gp0, ms = tsc_to_ns(rdtsc() - t0) / 1000000;
-	for_each_online_cpu(c) {
+	for (c = 0; c < torture_workers(&tt.t); c++) {
 		for (int a = 0; a <= MAX_AGE; a++)
 			hist[a] += tt.hist[c][a];
 		reads += tt.reads[c];

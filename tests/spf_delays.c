@@ -58,19 +58,24 @@ void wait_for_unmap(struct mm *mm, uintptr_t addr)
 
 static void spf_delays_hook(enum spf_point at, const struct spf_hook_ctx *ctx)
 {
-	struct prng *r = &hook_rng[smp_processor_id()];
-
 	if (ctx->mm != hooked_mm)
 		return;
-	if (at == SPF_AT_BEFORE_COMMIT && hook_kind == SPF_DELAYS_WAIT_FOR_UNMAP &&
-	    prng_below(r, 4) == 0) {
-		wait_for_unmap(ctx->mm, ctx->addr);
-		return;
-	}
+	/* The walker may be preemptible (an rcu=preempt reader): draw with
+	 * the count raised, so the draw stays on one CPU's generator, then
+	 * wait preemptibly, where a tick may switch the walker out. */
+	preempt_disable();
+	struct prng *r = &hook_rng[smp_processor_id()];
+	bool wait = at == SPF_AT_BEFORE_COMMIT && hook_kind == SPF_DELAYS_WAIT_FOR_UNMAP &&
+		    prng_below(r, 4) == 0;
 	/* Long holds where a writer can slip in: between loading the VMA
 	 * array and reading it, and before the commit. */
 	bool window = at == SPF_AT_BEFORE_COMMIT || at == SPF_AT_VMA_LOOKUP;
-	torture_delay(r, window ? 2000000 : 100000);
+	uint64_t ns = wait ? 0 : torture_delay_ns(r, window ? 2000000 : 100000);
+	preempt_enable_no_resched();
+	if (wait)
+		wait_for_unmap(ctx->mm, ctx->addr);
+	else if (ns)
+		ndelay(ns);
 }
 
 void spf_delays_on(struct mm *mm, enum spf_delays_kind kind)

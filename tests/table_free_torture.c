@@ -50,8 +50,8 @@ static struct {
 	struct torture t;
 	uintptr_t base;
 	unsigned int unmapper;
-	unsigned long unmaps, walks[MAX_CPUS], gups[MAX_CPUS];
-	struct prng rng[MAX_CPUS];		/* (o) delays of the hook */
+	unsigned long unmaps, walks[TORTURE_MAX_WORKERS], gups[TORTURE_MAX_WORKERS];
+	struct prng rng[TORTURE_MAX_WORKERS];	/* (o) each worker's delays */
 } tt;
 
 /*
@@ -83,11 +83,11 @@ static void wait_for_freeing(void)
 
 static void delay_hook(enum spf_point at, const struct spf_hook_ctx *ctx)
 {
-	struct prng *r = &tt.rng[smp_processor_id()];
-
 	(void)at;
 	if (ctx->mm != tt.t.mm)
 		return;
+	/* Only the run's workers walk its mm. */
+	struct prng *r = &tt.rng[torture_me()];
 	if (prng_below(r, 64) == 0)
 		wait_for_freeing();
 	else
@@ -96,7 +96,7 @@ static void delay_hook(enum spf_point at, const struct spf_hook_ctx *ctx)
 
 static void unmapper(void)
 {
-	struct prng *r = &tt.rng[smp_processor_id()];
+	struct prng *r = &tt.rng[torture_me()];
 
 	mm_switch(tt.t.mm);
 	while (torture_running(&tt.t)) {
@@ -119,7 +119,7 @@ static void unmapper(void)
 
 static void walker(void)
 {
-	unsigned int me = smp_processor_id();
+	unsigned int me = torture_me();
 	struct prng *r = &tt.rng[me];
 	struct page *p;
 
@@ -144,7 +144,7 @@ static void walker(void)
 static void dispatch(void *arg)
 {
 	(void)arg;
-	if (smp_processor_id() == tt.unmapper)
+	if (torture_me() == tt.unmapper)
 		unmapper();
 	else
 		walker();
@@ -164,21 +164,21 @@ static void table_free_torture_run(void)
 	if (!torture_begin(&tt.t, &needs))
 		return;
 	tt.base = MMAP_BASE;
-	tt.unmapper = smp_processor_id();
-	for_each_online_cpu(c)
+	tt.unmapper = 0;
+	for (c = 0; c < torture_workers(&tt.t); c++)
 		prng_init(&tt.rng[c], global_seed, 5000 + c);
 	ktap_diag("pt_free=%s rcu=%s spf_walk=%s, %u walkers, %llu s",
 		  pt_free_mode == PT_FREE_IPI ? "ipi" : "rcu",
 		  rcu_flavor == RCU_SCHED ? "sched" : "preempt",
 		  spf_walk_mode == SPF_WALK_IRQOFF ? "irqoff" : spf_walk_mode == SPF_WALK_RCU ? "rcu" : "none",
-		  nr_cpus_online - 1, (unsigned long long)torture_duration_s);
+		  torture_workers(&tt.t) - 1, (unsigned long long)torture_duration_s);
 	tlb_stats_get(&t0);
 	spf_stats_get(s0);
 	spf_test_hook = delay_hook;
 	torture_run(&tt.t, dispatch, NULL);
 	spf_test_hook = NULL;
 	tlb_stats_get(&t1);
-	for_each_online_cpu(c) {
+	for (c = 0; c < torture_workers(&tt.t); c++) {
 		walks += tt.walks[c];
 		gups += tt.gups[c];
 	}

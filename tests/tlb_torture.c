@@ -17,20 +17,21 @@
 #include "tests/torture.h"
 #include "tests/trange.h"
 
-#define TLB_RANGES_PER_CPU 2
+#define TLB_RANGES_PER_WORKER 2
 
 /* Protection: (c) set before the workers start, (o) each CPU its own slot. */
 static struct {
 	struct torture t;
-	struct trange r[MAX_CPUS * TLB_RANGES_PER_CPU];
+	struct trange r[TORTURE_MAX_WORKERS * TLB_RANGES_PER_WORKER];
 	unsigned int nranges;		/* (c) */
-	unsigned long steps[MAX_CPUS], reads[MAX_CPUS], mprotects[MAX_CPUS];	/* (o) */
+	unsigned long steps[TORTURE_MAX_WORKERS], reads[TORTURE_MAX_WORKERS];	/* (o) each worker its own */
+	unsigned long mprotects[TORTURE_MAX_WORKERS];				/* (o) */
 } tt;
 
 /* Owner of t: one step of its range, or now and then an mprotect pair. */
 static void owner_step(struct trange *t, struct prng *rng)
 {
-	unsigned int me = smp_processor_id();
+	unsigned int me = torture_me();
 	uint64_t s = load_relaxed(&t->state);
 
 	if (PH(s) == PH_LIVE && prng_below(rng, 4) == 0) {
@@ -47,7 +48,7 @@ static void owner_step(struct trange *t, struct prng *rng)
 
 static void tlb_worker(void *arg)
 {
-	unsigned int me = smp_processor_id();
+	unsigned int me = torture_me();
 	struct prng rng;
 
 	(void)arg;
@@ -64,15 +65,15 @@ static void tlb_worker(void *arg)
 	}
 }
 
-/* TLB_RANGES_PER_CPU ranges per online CPU, a guard page after each. */
+/* TLB_RANGES_PER_WORKER ranges per worker, a guard page after each. */
 static void init_ranges(void)
 {
 	static const unsigned int sizes[] = { 1, 8, 64 };
 	uintptr_t addr = MMAP_BASE;
 	unsigned int c, n = 0;
 
-	for_each_online_cpu(c) {
-		for (int k = 0; k < TLB_RANGES_PER_CPU; k++, n++) {
+	for (c = 0; c < torture_workers(&tt.t); c++) {
+		for (int k = 0; k < TLB_RANGES_PER_WORKER; k++, n++) {
 			range_init(&tt.r[n], addr, sizes[n % 3], c);
 			addr += (tt.r[n].npages + 1) * PAGE_SIZE;
 		}
@@ -96,7 +97,7 @@ static void tlb_torture_run(void)
 	torture_run(&tt.t, tlb_worker, NULL);
 	spf_delays_off();
 	tlb_stats_get(&t1);
-	for_each_online_cpu(c) {
+	for (c = 0; c < torture_workers(&tt.t); c++) {
 		steps += tt.steps[c];
 		reads += tt.reads[c];
 		mprotects += tt.mprotects[c];

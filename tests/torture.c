@@ -2,10 +2,21 @@
 #include "tests/torture.h"
 #include "kernel/cmdline.h"
 #include "kernel/percpu.h"
+#include "kernel/printk.h"
+#include "kernel/rcu.h"
+#include "kernel/report.h"
+#include "kernel/sched.h"
+#include "kernel/timer.h"
+#include "mm/fault.h"
+#include "mm/kmalloc.h"
 #include "mm/mm.h"
+#include "mm/mmap.h"
+#include "mm/page_alloc.h"
 
 uint64_t torture_duration_s = 10;
 CMDLINE_U64(duration, torture_duration_s, 1, 86400, "seconds each torture suite runs");
+static uint64_t torture_tasks_per_cpu = 2;
+CMDLINE_U64(torture_tasks, torture_tasks_per_cpu, 1, 16, "torture worker tasks per CPU");
 
 bool torture_begin(struct torture *t, const struct torture_needs *needs)
 {
@@ -21,18 +32,159 @@ bool torture_begin(struct torture *t, const struct torture_needs *needs)
 		if (!KTAP_EXPECT(t->mm, "out of memory"))
 			return false;
 	}
+	t->nr_workers = (unsigned int)(nr_cpus_online * torture_tasks_per_cpu);
+	if (t->nr_workers > TORTURE_MAX_WORKERS)
+		t->nr_workers = TORTURE_MAX_WORKERS;
 	return true;
+}
+
+unsigned int torture_workers(const struct torture *t)
+{
+	return t->nr_workers;
+}
+
+/*
+ * The kernel thread beside the workers: short rcu_read_lock() sections
+ * with a wait inside (an rcu=preempt reader the tick may switch out; with
+ * rcu=sched a reader that holds the CPU), a kmalloc now and then, and a
+ * yield, so the CPU's user mm goes lazy and comes back all the time.
+ */
+static void kthread_fn(void *arg)
+{
+	struct torture *t = arg;
+	struct prng rng;
+
+	prng_init(&rng, global_seed, 5000 + current_task()->id);
+	while (!load_acquire(&t->helpers_stop)) {
+		rcu_read_lock();
+		ndelay(prng_below(&rng, 50000));
+		rcu_read_unlock();
+		if (prng_below(&rng, 4) == 0) {
+			void *p = kmalloc(64 + prng_below(&rng, 512));
+			if (p)
+				kfree(p);
+		}
+		atomic_inc(&t->helper_steps);
+		sched_yield();
+	}
+}
+
+/*
+ * The neighbour: a user task in an address space of its own, mapping,
+ * writing, reading back and unmapping 16 pages in ring 3. Its switches
+ * load another CR3 on the workers' CPUs, and its unmaps shoot down a mm
+ * that kernel threads elsewhere keep lazily. A read that differs from
+ * what it wrote is a kernel bug (a stale translation of a freed page).
+ */
+static void neighbour_fn(void *arg)
+{
+	struct torture *t = arg;
+	struct mm *mm = current_task()->mm;
+	const uintptr_t len = 16 * PAGE_SIZE;
+	uint64_t n = 0;
+
+	while (!load_acquire(&t->helpers_stop)) {
+		long a = vm_mmap(mm, 0, len, PROT_READ | PROT_WRITE, 0);
+		if (a <= 0)
+			break;
+		for (uintptr_t off = 0; off < len; off += PAGE_SIZE)
+			if (user_write_u64((uintptr_t)a + off, ++n)) {
+				report_error("lost_mapping", "torture neighbour: write to %lx faulted",
+					     (uintptr_t)a + off);
+				break;
+			}
+		sched_yield();
+		uint64_t want = n - len / PAGE_SIZE, v = 0;
+		for (uintptr_t off = 0; off < len; off += PAGE_SIZE) {
+			want++;
+			if (user_read_u64((uintptr_t)a + off, &v) || v != want) {
+				report_error("wrong_data", "torture neighbour: %lx holds %lx, wrote %lx",
+					     (uintptr_t)a + off, v, want);
+				break;
+			}
+		}
+		vm_munmap(mm, (uintptr_t)a, len);
+		atomic_inc(&t->helper_steps);
+	}
+}
+
+static void wait_task(struct task *task, uint64_t deadline)
+{
+	while (!task_done(task)) {
+		sched_yield();
+		cpu_relax();
+		if ((int64_t)(rdtsc() - deadline) > 0)
+			hang_report("torture task %s (%pS) did not finish in time", task->name,
+				    (void *)task->fn);
+	}
+}
+
+static void print_sched_line(const struct sched_stats *a, const struct sched_stats *b)
+{
+	ktap_diag("sched: tasks=%llu user=%llu ctxsw=%llu mm_switches=%llu lazy_enter=%llu "
+		  "lazy_flushes=%llu migrations=%llu preempted_readers=%llu preemptions=%llu",
+		  (unsigned long long)(b->tasks - a->tasks),
+		  (unsigned long long)(b->user_tasks - a->user_tasks),
+		  (unsigned long long)(b->ctxsw - a->ctxsw),
+		  (unsigned long long)(b->mm_switches - a->mm_switches),
+		  (unsigned long long)(b->lazy_enter - a->lazy_enter),
+		  (unsigned long long)(b->lazy_flushes - a->lazy_flushes),
+		  (unsigned long long)(b->migrations - a->migrations),
+		  (unsigned long long)(b->preempted_readers - a->preempted_readers),
+		  (unsigned long long)(b->preemptions - a->preemptions));
 }
 
 void torture_run(struct torture *t, worker_fn fn, void *arg)
 {
+	static struct task *workers[TORTURE_MAX_WORKERS], *helpers[MAX_CPUS + 1];
+	unsigned int nh = 0, c;
+	struct sched_stats s0, s1;
+	struct mm *nmm = mm_create();
+	char name[TASK_NAME_LEN];
+
+	sched_stats_get(&s0);
 	t->end_tsc = rdtsc() + ns_to_tsc(torture_duration_s * 1000000000ull);
-	workers_run_all(fn, arg, (torture_duration_s + 60) * 1000000000ull);
+	store_relaxed(&t->helpers_stop, 0);
+	for (unsigned int i = 0; i < t->nr_workers; i++) {
+		snprintf(name, sizeof(name), "torture/%u", i);
+		workers[i] = task_create(name, fn, arg, t->mm, TASK_ANY_CPU);
+		KTAP_ASSERT(workers[i], "out of memory for torture task %u", i);
+		workers[i]->priv = i;
+	}
+	for_each_online_cpu(c) {
+		snprintf(name, sizeof(name), "kthread/%u", c);
+		helpers[nh] = task_create(name, kthread_fn, t, NULL, TASK_ANY_CPU);
+		KTAP_ASSERT(helpers[nh], "out of memory for a kernel thread");
+		nh++;
+	}
+	if (nmm) {
+		helpers[nh] = task_create("neighbour", neighbour_fn, t, nmm, TASK_ANY_CPU);
+		KTAP_ASSERT(helpers[nh], "out of memory for the neighbour");
+		nh++;
+	}
+	for (unsigned int i = 0; i < t->nr_workers; i++)
+		task_start(workers[i], i);
+	for (unsigned int i = 0; i < nh; i++)
+		task_start(helpers[i], i);
+	uint64_t deadline = t->end_tsc + ns_to_tsc(60000000000ull);
+	for (unsigned int i = 0; i < t->nr_workers; i++)
+		wait_task(workers[i], deadline);
+	store_release(&t->helpers_stop, 1);
+	for (unsigned int i = 0; i < nh; i++)
+		wait_task(helpers[i], deadline);
+	sched_stats_get(&s1);
+	for (unsigned int i = 0; i < t->nr_workers; i++)
+		task_free(workers[i]);
+	for (unsigned int i = 0; i < nh; i++)
+		task_free(helpers[i]);
+	if (nmm)
+		mm_destroy(nmm);
+	print_sched_line(&s0, &s1);
 }
 
 void torture_worker_start(const struct torture *t, struct prng *rng, uint64_t stream_base)
 {
-	prng_init(rng, global_seed, stream_base + smp_processor_id());
+	prng_init(rng, global_seed, stream_base + torture_me());
 	mm_switch(t->mm);
 }
 

@@ -15,9 +15,19 @@
  *	TORTURE_EXPECT_WORK(&state.t, cond, "too little done: ...", ...);
  *	torture_end(&state.t);
  *
- * In the workers one CPU (or each) loops while torture_running(); a
- * suite whose other CPUs loop until that one is done ends its timed loop
- * with torture_stop() and lets them loop while !torture_stopped().
+ * In the workers one worker (or each) loops while torture_running(); a
+ * suite whose other workers loop until that one is done ends its timed
+ * loop with torture_stop() and lets them loop while !torture_stopped().
+ *
+ * The process model (kernel/sched.h) runs the workers: torture_run()
+ * starts torture_tasks= workers per CPU, unpinned, each a user task of
+ * the run's address space (its accesses run in ring 3), so they are
+ * preempted, migrate, and share CPUs; beside them one kernel thread per
+ * CPU (rcu=preempt readers that get preempted, and lazy periods for the
+ * user mm) and a neighbour, a user task in an address space of its own
+ * (mm switches, and shootdowns of a mm other CPUs hold lazily). A worker
+ * is named by torture_me(), 0 .. torture_workers() - 1, not by its CPU,
+ * which changes under it.
  */
 #ifndef TESTS_TORTURE_H
 #define TESTS_TORTURE_H
@@ -28,6 +38,7 @@
 #include "arch/x86/tsc.h"
 #include "kernel/atomic.h"
 #include "kernel/prng.h"
+#include "kernel/sched.h"
 #include "kernel/worker.h"
 #include "tests/ktap.h"
 
@@ -60,7 +71,20 @@ struct torture {
 	uint64_t end_tsc;		/* (c) the timed loops end here */
 	int stop;			/* (a) see torture_stop() */
 	enum torture_verdict verdict;	/* (b) */
+	unsigned int nr_workers;	/* (c) */
+	int helpers_stop;		/* (a) the workers are done: helpers end */
+	unsigned long helper_steps;	/* (a) what the helpers did */
 };
+
+#define TORTURE_MAX_WORKERS 256
+
+/* This worker's index, 0 .. torture_workers() - 1 (in a worker only). */
+static inline unsigned int torture_me(void)
+{
+	return (unsigned int)current_task()->priv;
+}
+/* How many workers the run has (valid once torture_run() starts). */
+unsigned int torture_workers(const struct torture *t);
 
 /*
  * Start a case: skip it (returns false) if fewer than needs->cpus CPUs
@@ -70,15 +94,16 @@ struct torture {
 bool torture_begin(struct torture *t, const struct torture_needs *needs);
 
 /*
- * Run fn(arg) on every online CPU for duration= seconds and wait for all
- * of them, a minute longer at most (then the stragglers are a hang).
+ * Run fn(arg) in every worker for duration= seconds and wait for all of
+ * them, a minute longer at most (then the stragglers are a hang); print
+ * the process model's figures for the run (# sched: ...).
  */
 void torture_run(struct torture *t, worker_fn fn, void *arg);
 
 /*
- * In a worker of a TORTURE_OWN_MM run, first: seed rng for this CPU
- * (stream stream_base + CPU, from seed=) and switch to the run's
- * address space.
+ * In a worker of a TORTURE_OWN_MM run, first: seed rng for this worker
+ * (stream stream_base + torture_me(), from seed=) and make sure the
+ * run's address space is the task's.
  */
 void torture_worker_start(const struct torture *t, struct prng *rng, uint64_t stream_base);
 
@@ -122,16 +147,23 @@ void torture_end(struct torture *t);
 
 /* A delay of up to max_ns, mostly short, now and then the whole range:
  * most iterations stay fast, a few hold a window open for long. */
-static inline void torture_delay(struct prng *r, uint64_t max_ns)
+static inline uint64_t torture_delay_ns(struct prng *r, uint64_t max_ns)
 {
 	uint64_t x = prng_below(r, 100);
 
 	if (x < 70)
-		return;
+		return 0;
 	if (x < 97)
-		ndelay(prng_below(r, max_ns / 100 + 1));
-	else
-		ndelay(prng_below(r, max_ns + 1));
+		return prng_below(r, max_ns / 100 + 1);
+	return prng_below(r, max_ns + 1);
+}
+
+static inline void torture_delay(struct prng *r, uint64_t max_ns)
+{
+	uint64_t ns = torture_delay_ns(r, max_ns);
+
+	if (ns)
+		ndelay(ns);
 }
 
 #endif

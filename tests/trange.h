@@ -39,7 +39,7 @@ struct trange {
 	uint64_t state;			/* (a) published phase: release by the owner, acquire by readers */
 	uintptr_t addr;			/* (c) */
 	unsigned int npages;		/* (c) */
-	unsigned int owner;		/* (c) CPU that changes it */
+	unsigned int owner;		/* (c) worker (torture_me()) that changes it */
 } __cacheline_aligned;
 
 /* Set up an unmapped range (DEAD of generation 0), before the workers start. */

@@ -28,7 +28,7 @@ static struct {
 	struct torture t;
 	struct trange r[UNMAP_RANGES];
 	unsigned long steps;		/* (m) */
-	unsigned long reads[MAX_CPUS];	/* (o) */
+	unsigned long reads[TORTURE_MAX_WORKERS];	/* (o) each worker its own */
 } ut;
 
 /*
@@ -65,7 +65,7 @@ static void mapper(struct prng *rng)
 
 static void reader(struct prng *rng)
 {
-	unsigned int me = smp_processor_id();
+	unsigned int me = torture_me();
 
 	while (!torture_stopped(&ut.t)) {
 		struct trange *t = &ut.r[prng_below(rng, UNMAP_RANGES)];
@@ -88,7 +88,7 @@ static void unmap_worker(void *arg)
 
 	(void)arg;
 	torture_worker_start(&ut.t, &rng, 8000);
-	if (smp_processor_id() == ut.r[0].owner)
+	if (torture_me() == ut.r[0].owner)
 		mapper(&rng);
 	else
 		reader(&rng);
@@ -107,13 +107,12 @@ static void unmap_torture_run(void)
 	/* Ranges side by side in one 2 MiB span: the PTE table outlives each
 	 * munmap, so a PTE left behind would stay visible. */
 	for (int i = 0; i < UNMAP_RANGES; i++)
-		range_init(&ut.r[i], MMAP_BASE + i * UNMAP_PAGES * PAGE_SIZE, UNMAP_PAGES,
-			   smp_processor_id());
+		range_init(&ut.r[i], MMAP_BASE + i * UNMAP_PAGES * PAGE_SIZE, UNMAP_PAGES, 0);
 	spf_stats_get(s0);
 	spf_delays_on(ut.t.mm, SPF_DELAYS_WAIT_FOR_UNMAP);
 	torture_run(&ut.t, unmap_worker, NULL);
 	spf_delays_off();
-	for_each_online_cpu(c)
+	for (c = 0; c < torture_workers(&ut.t); c++)
 		reads += ut.reads[c];
 	ktap_diag("%lu map/madvise/unmap steps, %lu classified reads", ut.steps, reads);
 	spf_stats_print(s0);

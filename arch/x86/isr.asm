@@ -106,12 +106,15 @@ isr_stub_table:
 ; ---- ring 3 (arch/x86/user.c) ----------------------------------------------
 ;
 ; uint64_t user_enter(uintptr_t entry, uint64_t a0, uint64_t a1,
-;                     uint64_t rflags, uint64_t *return_rsp, void *rsp0)
+;                     uint64_t rflags, uint64_t *return_rsp,
+;                     uint64_t *task_rsp0, void *tss_rsp0)
 ; Saves the callee-saved registers, records the stack pointer in
-; *return_rsp and in the TSS's RSP0 (rsp0, unaligned: where interrupts from ring 3
-; push their frames, below what is saved here), and IRETs to entry in
-; ring 3 with RDI = a0, RSI = a1 and the given RFLAGS. The user code needs
-; no stack. It never returns here by itself: user_leave() resumes this
+; *return_rsp, in the task's saved RSP0 (*task_rsp0: the scheduler loads
+; it into the TSS of whichever CPU the task is switched in on) and in the
+; TSS's RSP0 (tss_rsp0, unaligned: where interrupts from ring 3 push
+; their frames, below what is saved here), and IRETs to entry in ring 3
+; with RDI = a0, RSI = a1 and the given RFLAGS. The user code needs no
+; stack. It never returns here by itself: user_leave() resumes this
 ; call's caller with the value it is given. Called with interrupts off.
 
 global user_enter
@@ -132,8 +135,10 @@ user_enter:
 	push r13
 	push r14
 	push r15
+	mov rax, [rsp + 56]	; tss_rsp0, the 7th argument, above the 6 saves and the return address
 	mov [r8], rsp
 	mov [r9], rsp
+	mov [rax], rsp
 	push USER_DS		; SS
 	push 0			; RSP: the user code uses no stack
 	push rcx		; RFLAGS

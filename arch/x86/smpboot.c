@@ -9,6 +9,7 @@
 #include "kernel/atomic.h"
 #include "kernel/panic.h"
 #include "kernel/percpu.h"
+#include "kernel/sched.h"
 #include "kernel/printk.h"
 #include "kernel/string.h"
 #include "kernel/timer.h"
@@ -82,7 +83,7 @@ void ap_entry(unsigned int cpu)
 	/* Pairs with the acquire load in start_ap(). */
 	store_release(&ap_checked_in, cpu);
 	irq_enable();
-	worker_idle_loop();
+	sched_ap_start();
 }
 
 static bool start_ap(unsigned int cpu, uint32_t apic_id, struct trampoline_params *params,
@@ -102,6 +103,7 @@ static bool start_ap(unsigned int cpu, uint32_t apic_id, struct trampoline_param
 	pc->self = pc;
 	pc->cpu = cpu;
 	pc->apic_id = apic_id;
+	pc->current = sched_boot_task(cpu);
 	pc->stack_bottom = (uintptr_t)base + PAGE_SIZE + 3 * IST_STACK_SIZE;
 	pc->stack_top = pc->stack_bottom + KSTACK_SIZE;
 	cpu_table[cpu] = pc;

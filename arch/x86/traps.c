@@ -11,6 +11,7 @@
 #include "kernel/panic.h"
 #include "kernel/percpu.h"
 #include "kernel/printk.h"
+#include "kernel/sched.h"
 
 /* (c) registered during init, before the vector can fire. */
 static irq_handler_t irq_handlers[256];
@@ -19,9 +20,6 @@ bool (*page_fault_hook)(struct trap_frame *f, uint64_t cr2);
 extern const struct ex_entry __ex_table_start[], __ex_table_end[];
 extern char exec_safe_fault[];
 int exec_safe_asm(uintptr_t target);
-
-/* (o) set while exec_safe() runs its target on this CPU. */
-static bool exec_safe_armed[MAX_CPUS];
 
 static const char *const exception_names[32] = {
 	"#DE divide error", "#DB debug", "NMI", "#BP breakpoint", "#OF overflow",
@@ -42,18 +40,18 @@ void irq_register(unsigned int vector, irq_handler_t fn)
 
 int exec_safe(uintptr_t target)
 {
-	unsigned int cpu = smp_processor_id();
+	struct task *t = current_task();
 	int ret;
 
-	WRITE_ONCE(exec_safe_armed[cpu], true);
+	WRITE_ONCE(t->exec_safe_armed, true);
 	ret = exec_safe_asm(target);
-	WRITE_ONCE(exec_safe_armed[cpu], false);
+	WRITE_ONCE(t->exec_safe_armed, false);
 	return ret;
 }
 
 static bool fixup_exception(struct trap_frame *f)
 {
-	struct percpu *pc = this_cpu();
+	struct task *t = current_task();
 	uintptr_t resume = 0;
 
 	for (const struct ex_entry *e = __ex_table_start; e < __ex_table_end; e++) {
@@ -62,16 +60,16 @@ static bool fixup_exception(struct trap_frame *f)
 			break;
 		}
 	}
-	if (!resume && exec_safe_armed[pc->cpu] &&
+	if (!resume && t->exec_safe_armed &&
 	    (f->vector == VEC_PF || f->vector == VEC_GP || f->vector == VEC_UD)) {
-		exec_safe_armed[pc->cpu] = false;
+		t->exec_safe_armed = false;
 		resume = (uintptr_t)exec_safe_fault;
 	}
 	if (!resume)
 		return false;
-	pc->fault_vector = f->vector;
-	pc->fault_error = f->error;
-	pc->fault_cr2 = f->vector == VEC_PF ? read_cr2() : 0;
+	t->fault_vector = f->vector;
+	t->fault_error = f->error;
+	t->fault_cr2 = f->vector == VEC_PF ? read_cr2() : 0;
 	f->rax = f->vector + 1;
 	f->rip = resume;
 	return true;
@@ -139,4 +137,5 @@ void trap_dispatch(struct trap_frame *f)
 		apic_eoi();
 	pc->irq_depth--;
 	pc->irq_regs = prev;
+	sched_irq_exit(f);
 }
