@@ -50,6 +50,10 @@ struct percpu {
 	struct task *current;
 	struct task *idle_task;
 	struct task *switch_prev;
+	/* A ring-3 probe (arch/x86/user.c, user_probe_read()) runs: the
+	 * kernel stack it returns on, 0 when none. (i) */
+	uint64_t probe_return_rsp;
+	int probe_fault;
 	/* RCU (sched flavor): an expedited grace period waits for this
 	 * CPU's next quiescent state; the outermost rcu_read_unlock()
 	 * reports it. (o) set in the expedited IPI handler, cleared by the

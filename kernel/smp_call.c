@@ -118,14 +118,17 @@ void smp_call_on(unsigned int cpu, smp_call_fn fn, void *arg)
 {
 	struct call_req r = { fn, arg, NULL, 0 };
 
+	/* On one CPU throughout: "cpu is me" must stay true or false. */
+	preempt_disable();
 	if (cpu == smp_processor_id()) {
 		uint64_t flags = irq_save();
 		fn(arg);
 		irq_restore(flags);
-		return;
+	} else {
+		post(cpu, &r);
+		wait_done(cpu, &r, rdtsc() + ns_to_tsc(smp_call_timeout_ns));
 	}
-	post(cpu, &r);
-	wait_done(cpu, &r, rdtsc() + ns_to_tsc(smp_call_timeout_ns));
+	preempt_enable();
 }
 
 /* Per-CPU request arrays for smp_call_others(), one slot per target,
@@ -133,7 +136,17 @@ void smp_call_on(unsigned int cpu, smp_call_fn fn, void *arg)
 static struct call_req *others_reqs[MAX_CPUS];
 static bool others_busy[MAX_CPUS];
 
+static void smp_call_mask_here(const struct cpumask *mask, smp_call_fn fn, void *arg);
+
 void smp_call_mask(const struct cpumask *mask, smp_call_fn fn, void *arg)
+{
+	preempt_disable();
+	smp_call_mask_here(mask, fn, arg);
+	preempt_enable();
+}
+
+/* smp_call_mask() with the preempt count raised: this CPU's slots. */
+static void smp_call_mask_here(const struct cpumask *mask, smp_call_fn fn, void *arg)
 {
 	unsigned int me = smp_processor_id(), c;
 	uint64_t deadline = rdtsc() + ns_to_tsc(smp_call_timeout_ns);

@@ -9,7 +9,7 @@
 #include "mm/pgtable.h"
 
 void (*spf_test_hook)(enum spf_point at, const struct spf_hook_ctx *ctx);
-void (*mm_switch_hook)(struct mm *mm);
+void (*mm_switch_hook)(struct mm *mm, enum mm_switch_point at);
 
 /*
  * Nothing may map [start, end) once it was zapped under the write lock:

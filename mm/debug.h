@@ -12,7 +12,8 @@
  *   spf_test_hook              called at named points of the lockless
  *                              walks and the speculative commit
  *   mm_switch_hook             called right after a CPU loads an mm's
- *                              CR3 (mm_load_irqs_off())
+ *                              CR3, and once it has taken the mm up
+ *                              (mm_load_irqs_off())
  */
 #ifndef MM_DEBUG_H
 #define MM_DEBUG_H
@@ -57,14 +58,18 @@ static inline void spf_hook(enum spf_point at, const struct spf_hook_ctx *ctx)
 }
 
 /*
- * Called with interrupts off right after this CPU loaded mm into CR3, in
- * the context switch (before it joins mm's cpumask when the seeded bug
- * cr3_before_join is on). Real CPUs may fill their TLBs from the new
- * tables from this instruction on, speculatively too; emulators fill
- * only on access, so a test sets this to make such fills (a read of a
- * page of mm that must neither fault nor sleep). Set while no switch can
- * see it change (before the tasks that use mm start, cleared after).
+ * Called with interrupts off at two points of loading mm on this CPU
+ * (mm_load_irqs_off()): MM_SWITCH_CR3 right after the CR3 load (before
+ * the CPU joins mm's cpumask when the seeded bug cr3_before_join is on),
+ * MM_SWITCH_DONE once the CPU is in the cpumask and mm is its mm. Real
+ * CPUs may fill their TLBs from the new tables from the CR3 load on,
+ * speculatively too; emulators fill only on access, so a test sets this
+ * to make such fills (reads of pages of mm that must neither fault nor
+ * sleep) and to look at what they filled once the switch is done. Set
+ * while no switch can see it change (before the tasks that use mm
+ * start, cleared after they finished).
  */
-extern void (*mm_switch_hook)(struct mm *mm);
+enum mm_switch_point { MM_SWITCH_CR3, MM_SWITCH_DONE };
+extern void (*mm_switch_hook)(struct mm *mm, enum mm_switch_point at);
 
 #endif

@@ -103,13 +103,15 @@ void mm_load_irqs_off(struct mm *mm)
 		 * time, speculatively too; the hook lets a test make such
 		 * fills where an emulator makes none (mm/debug.h). */
 		if (mm_switch_hook)
-			mm_switch_hook(mm);
+			mm_switch_hook(mm, MM_SWITCH_CR3);
 		if (injected(cr3_before_join))
 			cpumask_set(&mm->cpumask, pc->cpu);
 		pc->mm = mm;
 		if (old)
 			cpumask_clear_cpu(&old->cpumask, pc->cpu);
 		sched_stat_inc(SCHED_MM_SWITCH);
+		if (mm_switch_hook)
+			mm_switch_hook(mm, MM_SWITCH_DONE);
 	}
 	pc->mm_lazy = false;
 }

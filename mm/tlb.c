@@ -1,9 +1,10 @@
 /*
  * TLB shootdown, the mmu_gather and page-table freeing. See mm/tlb.h.
  *
- * This file owns the shootdown protocol; mm_switch() (mm/mm.c) and the
- * cross-CPU call (kernel/smp_call.c) implement their halves of it as
- * drawn here and point back. Four CPUs' views, each pairing lettered:
+ * This file owns the shootdown protocol; mm_load_irqs_off() (mm/mm.c),
+ * the context switch (kernel/sched.c) and the cross-CPU call
+ * (kernel/smp_call.c) implement their halves of it as drawn here and
+ * point back. Each pairing lettered:
  *
  * (A) A flush and its targets. The initiator changed PTEs or unhooked
  *     tables (under the PTE-table lock or mmap_lock) before it starts.
@@ -55,6 +56,27 @@
  *     the new CR3 first and clears its bit after, so a flush that misses
  *     the bit finds a CPU that holds nothing of mm any more. A target
  *     that already left skips the flush (flush_local checks pc->mm).
+ *
+ * (F) The context switch (kernel/sched.c, context_switch()): the three
+ *     ways a CPU takes up mm, each against a concurrent flush.
+ *
+ *   initiator                  CPU d switching to a task of mm
+ *   change PTEs                from another mm, or none: (C) then (D)
+ *   atomic_inc(tlb_gen)          cpumask_set(mm, d); write_cr3(mm)
+ *   targets = mm->cpumask        [the CPU may fill its TLB from here]
+ *   for lazy targets: (B)        cpumask_clear(old, d)
+ *                              from a kernel thread that kept mm lazily:
+ *                                (B): mm_lazy = false; smp_mb();
+ *                                if xchg(pending): reload CR3
+ *                              to a kernel thread: mm_lazy = true (B);
+ *                                CR3 and the cpumask bit stay
+ *
+ *   A switch that loaded CR3 before setting its bit (inject=
+ *   cr3_before_join) could fill entries a flush then misses; emulators
+ *   fill only on access, so the tortures make the fills a real CPU may
+ *   make speculatively there (mm/debug.h, mm_switch_hook). A return from
+ *   lazy mode that skips the pending flush (inject=lazy_flush_ignored)
+ *   keeps entries of pages freed while it was lazy.
  *
  * (E) Freeing tables. With pt_free=ipi a table flush goes to every
  *     online CPU, not only mm's: a lockless walker with interrupts off
@@ -123,8 +145,20 @@ static void flush_local(void *arg)
 		invlpg(fi->table_va[i]);
 }
 
+static void flush_tlb_on_this_cpu(struct flush_info *fi, enum tlb_flush_what what);
+
 /* Flush fi on every CPU that may cache it (see flush_tlb_mm_range()). */
 static void flush_tlb(struct flush_info *fi, enum tlb_flush_what what)
+{
+	/* One CPU from the local flush to the last ack: a task that moved
+	 * between them would leave the CPU it flushed first out of the
+	 * targets it computed on the second. */
+	preempt_disable();
+	flush_tlb_on_this_cpu(fi, what);
+	preempt_enable();
+}
+
+static void flush_tlb_on_this_cpu(struct flush_info *fi, enum tlb_flush_what what)
 {
 	struct mm *mm = fi->mm;
 	uintptr_t start = fi->start, end = fi->end;

@@ -123,6 +123,7 @@ static void fault_torture_run(void)
 	KTAP_ASSERT(vm_mmap(ft.t.mm, ft.base, FT_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_FIXED) > 0,
 		    "mmap failed");
 	assign_span_owners();
+	torture_speculate(&ft.t, ft.base, FT_PAGES * PAGE_SIZE);
 	spf_stats_get(s0);
 	spf_delays_on(ft.t.mm, SPF_DELAYS_RANDOM);
 	torture_run(&ft.t, fault_worker, NULL);

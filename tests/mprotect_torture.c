@@ -96,6 +96,7 @@ static void mprotect_torture_run(void)
 		return;
 	mt.addr = vm_mmap(mt.t.mm, 0, MPROT_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE, 0);
 	mt.state = MP_RW;
+	torture_speculate(&mt.t, mt.addr, MPROT_PAGES * PAGE_SIZE);
 	torture_run(&mt.t, mprotect_worker, NULL);
 	for (c = 0; c < torture_workers(&mt.t); c++)
 		writes += mt.writes[c];

@@ -79,6 +79,7 @@ static void init_ranges(void)
 		}
 	}
 	tt.nranges = n;
+	torture_speculate(&tt.t, MMAP_BASE, addr - MMAP_BASE);
 }
 
 static void tlb_torture_run(void)

@@ -7,6 +7,9 @@
 #include "kernel/report.h"
 #include "kernel/sched.h"
 #include "kernel/timer.h"
+#include "arch/x86/user.h"
+#include "mm/debug.h"
+#include "arch/x86/pte.h"
 #include "mm/fault.h"
 #include "mm/kmalloc.h"
 #include "mm/mm.h"
@@ -108,6 +111,63 @@ static void neighbour_fn(void *arg)
 	}
 }
 
+void torture_speculate(struct torture *t, uintptr_t base, uintptr_t len)
+{
+	t->spec_base = base;
+	t->spec_len = len;
+}
+
+#define SPEC_FILLS 8
+
+static struct torture *spec_run;		/* (c) while torture_run() runs */
+/* (i) each CPU its own: its generator and the pages it filled. */
+static struct spec_cpu {
+	struct prng rng;
+	uintptr_t filled[SPEC_FILLS];
+} __cacheline_aligned spec_cpu[MAX_CPUS];
+
+/*
+ * mm_switch_hook, interrupts off. At MM_SWITCH_CR3: fill, and hold the
+ * window. At MM_SWITCH_DONE: read the filled pages again through the
+ * TLB. A page freed meanwhile holds the allocator's poison; a user read
+ * can only return it through a translation a shootdown missed (a
+ * flush that reaches this CPU waits for its ack, which it cannot give
+ * with interrupts off, before the page is freed).
+ */
+static void spec_fill(struct mm *mm, enum mm_switch_point at)
+{
+	struct torture *t = spec_run;
+
+	if (!t || mm != t->mm)
+		return;
+	struct spec_cpu *sc = &spec_cpu[smp_processor_id()];
+	struct prng *r = &sc->rng;
+	uint64_t v;
+	if (at == MM_SWITCH_DONE) {
+		for (int i = 0; i < SPEC_FILLS; i++)
+			if (user_probe_read(sc->filled[i], &v) == 0 && v == PAGE_POISON)
+				report_error("stale_tlb", "cpu %u read free-page poison at %lx through its TLB "
+					     "right after switching to mm %u: a shootdown of the page missed it",
+					     smp_processor_id(), sc->filled[i], mm->id);
+		return;
+	}
+	uint64_t gen = load_acquire(&mm->tlb_gen);
+	for (int i = 0; i < SPEC_FILLS; i++) {
+		sc->filled[i] = t->spec_base + prng_below(r, t->spec_len / PAGE_SIZE) * PAGE_SIZE;
+		user_probe_read(sc->filled[i], &v);
+	}
+	/* Hold the window until a shootdown of mm starts (an initiator bumps
+	 * tlb_gen just before it reads the cpumask: mm/tlb.c, (C)), or up
+	 * to 200 us, now and then 1 ms; then a little longer, for its read.
+	 * With interrupts off here, a correct switch only delays that
+	 * initiator's ack. */
+	uint64_t end = rdtsc() + ns_to_tsc(prng_below(r, 8) ? 200000 : 1000000);
+	while (load_relaxed(&mm->tlb_gen) == gen && (int64_t)(rdtsc() - end) < 0)
+		cpu_relax();
+	ndelay(2000);
+	atomic_inc(&t->spec_fills);
+}
+
 static void wait_task(struct task *task, uint64_t deadline)
 {
 	while (!task_done(task)) {
@@ -132,6 +192,13 @@ static void print_sched_line(const struct sched_stats *a, const struct sched_sta
 		  (unsigned long long)(b->migrations - a->migrations),
 		  (unsigned long long)(b->preempted_readers - a->preempted_readers),
 		  (unsigned long long)(b->preemptions - a->preemptions));
+}
+
+static void print_spec_line(const struct torture *t)
+{
+	if (t->spec_len)
+		ktap_diag("speculative fills: %lu switches into the run's mm read its pages right after "
+			  "the CR3 load", t->spec_fills);
 }
 
 void torture_run(struct torture *t, worker_fn fn, void *arg)
@@ -162,6 +229,12 @@ void torture_run(struct torture *t, worker_fn fn, void *arg)
 		KTAP_ASSERT(helpers[nh], "out of memory for the neighbour");
 		nh++;
 	}
+	if (t->spec_len && t->mm) {
+		for_each_online_cpu(c)
+			prng_init(&spec_cpu[c].rng, global_seed, 4000 + c);
+		spec_run = t;
+		mm_switch_hook = spec_fill;
+	}
 	for (unsigned int i = 0; i < t->nr_workers; i++)
 		task_start(workers[i], i);
 	for (unsigned int i = 0; i < nh; i++)
@@ -172,6 +245,9 @@ void torture_run(struct torture *t, worker_fn fn, void *arg)
 	store_release(&t->helpers_stop, 1);
 	for (unsigned int i = 0; i < nh; i++)
 		wait_task(helpers[i], deadline);
+	/* No switch to t->mm is left: the workers are done. */
+	mm_switch_hook = NULL;
+	spec_run = NULL;
 	sched_stats_get(&s1);
 	for (unsigned int i = 0; i < t->nr_workers; i++)
 		task_free(workers[i]);
@@ -180,6 +256,7 @@ void torture_run(struct torture *t, worker_fn fn, void *arg)
 	if (nmm)
 		mm_destroy(nmm);
 	print_sched_line(&s0, &s1);
+	print_spec_line(t);
 }
 
 void torture_worker_start(const struct torture *t, struct prng *rng, uint64_t stream_base)

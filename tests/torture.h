@@ -74,6 +74,8 @@ struct torture {
 	unsigned int nr_workers;	/* (c) */
 	int helpers_stop;		/* (a) the workers are done: helpers end */
 	unsigned long helper_steps;	/* (a) what the helpers did */
+	uintptr_t spec_base, spec_len;	/* (c) see torture_speculate() */
+	unsigned long spec_fills;	/* (a) */
 };
 
 #define TORTURE_MAX_WORKERS 256
@@ -83,6 +85,16 @@ static inline unsigned int torture_me(void)
 {
 	return (unsigned int)current_task()->priv;
 }
+/*
+ * Before torture_run(): whenever a CPU loads the run's mm in a context
+ * switch, it reads a few random pages of [base, base + len) in ring 3
+ * right after the CR3 load (mm/debug.h, mm_switch_hook) and waits a
+ * little: the TLB fills a real CPU may make speculatively from then on,
+ * which emulators never make. A switch that joins the mm's cpumask only
+ * after the CR3 load misses the shootdowns of those pages meanwhile.
+ */
+void torture_speculate(struct torture *t, uintptr_t base, uintptr_t len);
+
 /* How many workers the run has (valid once torture_run() starts). */
 unsigned int torture_workers(const struct torture *t);
 

@@ -108,6 +108,7 @@ static void unmap_torture_run(void)
 	 * munmap, so a PTE left behind would stay visible. */
 	for (int i = 0; i < UNMAP_RANGES; i++)
 		range_init(&ut.r[i], MMAP_BASE + i * UNMAP_PAGES * PAGE_SIZE, UNMAP_PAGES, 0);
+	torture_speculate(&ut.t, MMAP_BASE, UNMAP_RANGES * UNMAP_PAGES * PAGE_SIZE);
 	spf_stats_get(s0);
 	spf_delays_on(ut.t.mm, SPF_DELAYS_WAIT_FOR_UNMAP);
 	torture_run(&ut.t, unmap_worker, NULL);
