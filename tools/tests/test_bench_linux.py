@@ -121,7 +121,7 @@ class LinuxRunTest(RunDirs, unittest.TestCase):
     def test_compare_unavailable(self):
         mm, _ = self.fake_run(SAMPLE_LOG)
         rows = compare(mm, skipped_run("s", "apt-get download failed: no network"))
-        assert rows and all(r.result == "skipped: apt-get download failed: no network" for r in rows)
+        assert rows and all(r.result == "skipped: Linux was not booted (linux-s says why)" for r in rows)
         lx = self.linux(LINUX_LOG.replace("# cpus: 4", "# cpus: 2"))
         assert all(r.result == "n/a (Linux had 2 CPUs, s 4)" for r in compare(mm, lx))
         lx = self.linux("\n".join(l for l in LINUX_LOG.splitlines() if "minor_fault" not in l))
@@ -141,6 +141,9 @@ class LinuxRunTest(RunDirs, unittest.TestCase):
         assert "### Compared with Linux (linux-s)" in text
         assert text.index("## s") < text.index("### Compared with Linux") < text.index("## linux-s")
         assert "Note: Linux 6.1.0-57-amd64, cpus=1" in text
+        text = summary([mm], [], None, tmp, skipped_run("s", "apt-get download failed: no network"))
+        assert "## linux-s\n\nskipped: apt-get download failed: no network" in text
+        assert "| skipped: Linux was not booted (linux-s says why) |" in text
         text = summary([mm], [], None, tmp, skipped_run(None, "no TCG scenario without -icount among those run"))
         assert "## linux\n\nskipped: no TCG scenario without -icount among those run" in text
 
@@ -253,10 +256,13 @@ class FetchTest(unittest.TestCase):
             json.dump(info, f)
         self.fake_apt(100, "E: should not be called")
         assert linux_boot.fetch_kernel(self.tmp, say=lambda s: None) == info and not self.calls
-        # refresh goes to apt even with a cached kernel
-        with self.assertRaises(linux_boot.Unavailable):
-            linux_boot.fetch_kernel(self.tmp, refresh=True, say=lambda s: None)
+        # refresh goes to apt even with a cached kernel, and falls back on
+        # it when the download fails
+        said = []
+        assert linux_boot.fetch_kernel(self.tmp, refresh=True, say=said.append) == info
         assert any("download" in c for c in self.calls)
+        assert said[-1].endswith("failed: E: should not be called; using the cached "
+                                 "linux-image-6.1.0-57-amd64 6.1.192-3"), said
 
     def test_no_network(self):
         self.fake_apt(100, "Err:1 http://deb.debian.org/debian bookworm/main\n"

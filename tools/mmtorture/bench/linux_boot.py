@@ -125,9 +125,19 @@ def fetch_kernel(cache_dir=CACHE_DIR, refresh=False, say=print):
     """The kernel record {package, version, vmlinuz} with vmlinuz in
     cache_dir: the cached one, or (none cached, or refresh) the package
     linux-image-amd64 depends on, downloaded now.  Raises Unavailable."""
-    info = None if refresh else cached_kernel(cache_dir)
-    if info:
-        return info
+    cached = cached_kernel(cache_dir)
+    if cached and not refresh:
+        return cached
+    try:
+        return _download_kernel(cache_dir, say)
+    except Unavailable as e:
+        if not cached:
+            raise
+        say("bench: %s; using the cached %s %s" % (e, cached["package"], cached["version"]))
+        return cached
+
+
+def _download_kernel(cache_dir, say):
     os.makedirs(cache_dir, exist_ok=True)
     if os.geteuid() == 0:
         say("bench: apt-get update, to find Debian's current kernel package")

@@ -197,7 +197,8 @@ class Comparison:
         self.lx = linux.d
         self.rows = []
         if linux.skipped:
-            self.unavailable = "skipped: %s" % linux.reason
+            # The reason, often long, is said once, in the Linux section.
+            self.unavailable = "skipped: Linux was not booted (%s says why)" % linux.name
         elif linux.broken:
             self.unavailable = "n/a (Linux run: %s)" % linux.problem()
         elif mm_run is None or not mm_run.lines:
