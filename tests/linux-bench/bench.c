@@ -111,6 +111,13 @@ static void pin(unsigned int cpu)
 		die("sched_setaffinity");
 }
 
+/* The kernel suite's cpu_relax(): under TCG a PAUSE also ends the
+ * emulator's run of translated code, as it does on mmtorture's CPUs. */
+static void cpu_relax(void)
+{
+	__builtin_ia32_pause();
+}
+
 static void touch(uintptr_t va, uint64_t v)
 {
 	*(volatile uint64_t *)va = v;
@@ -212,7 +219,7 @@ static void *spin_in_mm(void *arg)
 	(void)arg;
 	atomic_fetch_add(&mtu_ready, 1);
 	while (!atomic_load_explicit(&mtu_stop, memory_order_acquire))
-		;
+		cpu_relax();
 	return NULL;
 }
 
@@ -307,7 +314,7 @@ static void *faulter_run(void *arg)
 	touch(base + TABLE_SPAN, 1);
 	atomic_store(&f->ready, 1);
 	while (!atomic_load_explicit(&ctl->go, memory_order_acquire))
-		;
+		cpu_relax();
 	for (unsigned int i = 1; i < 1024; i++)
 		if (i != 512)
 			touch(base + i * PAGE_SIZE, i);
@@ -320,7 +327,7 @@ static void writer_loop(struct tput_ctl *ctl)
 {
 	atomic_store(&ctl->writer_ready, 1);
 	while (!atomic_load_explicit(&ctl->go, memory_order_acquire))
-		;
+		cpu_relax();
 	while (!atomic_load_explicit(&ctl->writer_stop, memory_order_acquire)) {
 		void *p = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE,
 			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -391,7 +398,7 @@ static void tput_once(unsigned int n, enum writer w, struct tput_ctl *ctl)
 			touch(t.base + i * PAGE_SIZE, i);
 	atomic_fetch_add(&ctl->done, 1);
 	while (atomic_load(&ctl->done) < (int)n)
-		;
+		cpu_relax();
 	uint64_t ns = now_ns() - t0;
 	atomic_store_explicit(&ctl->writer_stop, 1, memory_order_release);
 	have_tlb = have_tlb && tlb_counts(tlb1);
