@@ -59,7 +59,7 @@ class LinuxRunTest(RunDirs, unittest.TestCase):
         return load_linux(paired, tmp)
 
     def test_parse(self):
-        lx = self.linux(result={"result": PASS, "reason": "", "seconds": 16.2},
+        lx = self.linux(result={"result": PASS, "reason": "", "seconds": 16.2, "host_load": 3.71},
                         kernel={"package": "linux-image-6.1.0-57-amd64", "version": "6.1.192-3"})
         assert lx.state == PASS and not lx.broken and lx.seconds == 16.2
         assert lx.release == "6.1.0-57-amd64" and lx.cmdline.startswith("console=ttyS0"), lx.cmdline
@@ -69,6 +69,7 @@ class LinuxRunTest(RunDirs, unittest.TestCase):
         assert lx.d.get("minor_fault").value == 5000
         assert lx.records[0]["scenario"] == "linux-s" and lx.records[0]["kernel_version"] == "linux 6.1.0-57-amd64"
         assert "linux-image-6.1.0-57-amd64 6.1.192-3" in lx.describe()
+        assert "host load average 3.7 at its start" in lx.describe()
 
     def test_states(self):
         assert self.linux().state == PASS       # no result.json: the done line decides
@@ -94,7 +95,14 @@ class LinuxRunTest(RunDirs, unittest.TestCase):
         # mmtorture's remote=0 (5 us) is 0.25 of Linux's remote=1: the
         # explanation points at the shootdown's share.
         assert "adds 7 us to mmtorture and 11 us to Linux" in r.why, r.why
-        assert "shootdown targets=1 pages=1 alone: 25 us" in r.why, r.why
+        assert "shootdown targets=1 pages=1 alone: 25 us): the shootdown is where" in r.why, r.why
+        # Milliseconds where a shootdown costs microseconds: a vCPU that
+        # waited for a host core.
+        lx = self.linux(LINUX_LOG.replace("map_touch_unmap 20000", "map_touch_unmap 900000"))
+        mm, _ = self.fake_run(SAMPLE_LOG.replace("map_touch_unmap 12000", "map_touch_unmap 805000"))
+        r = {r.check: r for r in compare(mm, lx)}["map_touch_unmap remote=1: mmtorture / Linux"]
+        assert r.result == MISSED and "adds 800 us to mmtorture and 891 us to Linux, 32 x what" in r.why, r.why
+        assert "waiting for a host core" in r.why, r.why
         kept = "fault_throughput kept under a writer (writer=1 / writer=0), cpus=%d"
         r = rows[kept % 1]
         assert r.result == OK and r.measured == "mmtorture keeps 0.95, Linux 0.50: 1.90 x Linux's", r.measured

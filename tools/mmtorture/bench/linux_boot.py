@@ -258,6 +258,7 @@ def boot_linux(scn, kernel, run_dir, cache_dir=CACHE_DIR, init_path=INIT, timeou
         json.dump(kernel, f, indent=1)
         f.write("\n")
     say("bench: booting Linux (%s %s) with the QEMU settings of %s" % (kernel["package"], kernel["version"], scn.name))
+    load = os.getloadavg()[0]
     t0 = time.monotonic()
     with open(os.path.join(run_dir, "qemu.stderr"), "w") as err:
         try:
@@ -280,7 +281,8 @@ def boot_linux(scn, kernel, run_dir, cache_dir=CACHE_DIR, init_path=INIT, timeou
     if result != PASS and not reason.strip():
         reason = _last_error(read_text(os.path.join(run_dir, "qemu.stderr")))
     with open(os.path.join(run_dir, "result.json"), "w", encoding="utf-8") as f:
-        json.dump({"result": result, "reason": reason, "seconds": round(seconds, 1), "scenario": scn.name}, f, indent=1)
+        json.dump({"result": result, "reason": reason, "seconds": round(seconds, 1), "scenario": scn.name,
+                   "host_load": round(load, 2)}, f, indent=1)
         f.write("\n")
     say("bench: Linux boot %s in %.0f s%s" % (result, seconds, ": " + reason if reason else ""))
     return result

@@ -69,6 +69,7 @@ class LinuxRun:
         self.note = None
         self.package = None
         self.seconds = None
+        self.host_load = None       # the host's 1-minute load average when it booted
         self.cpus = None
         self.date = None
         self.lines = []
@@ -105,6 +106,8 @@ class LinuxRun:
             parts.append("QEMU settings of %s" % self.paired)
         if self.seconds is not None:
             parts.append("boot and bench %.0f s" % self.seconds)
+        if self.host_load is not None:
+            parts.append("host load average %.1f at its start" % self.host_load)
         if self.date:
             parts.append("run %s" % self.date)
         parts.append("result %s" % self.state)
@@ -164,6 +167,7 @@ def load_linux(paired, runs_dir):
     if result:
         run.state, run.reason = result.get("result") or INCOMPLETE, result.get("reason") or ""
         run.seconds = result.get("seconds")
+        run.host_load = result.get("host_load")
     else:
         done = DONE_RE.search(text)
         run.state, run.reason = (PASS, "") if done else (INCOMPLETE, "the log does not end with the done line")
@@ -264,11 +268,18 @@ def map_touch_unmap(c):
             parts.append("mmtorture's remote=0 alone is %s of Linux's remote=1: the local mmap, "
                          "fault and munmap are where the miss is" % fmt_ratio(m0.value / l1.value))
         else:
+            added = m1.value - m0.value
             text = ("the remote CPU adds %s to mmtorture and %s to Linux"
-                    % (fmt_time(m1.value - m0.value), fmt_time(l1.value - l0.value)))
-            if sd is not None:
-                text += " (mmtorture's shootdown targets=1 pages=1 alone: %s)" % sd
-            parts.append(text + ": the shootdown is where the miss is")
+                    % (fmt_time(added), fmt_time(l1.value - l0.value)))
+            if sd is not None and sd.kind == "time" and added > 10 * sd.value:
+                text += (", %.0f x what mmtorture's shootdown targets=1 pages=1 costs (%s): the "
+                         "remote vCPU was waiting for a host core, not for the kernel (a busy "
+                         "host; compare on an idle one)" % (added / sd.value, sd))
+            elif sd is not None:
+                text += " (mmtorture's shootdown targets=1 pages=1 alone: %s): the shootdown is where the miss is" % sd
+            else:
+                text += ": the shootdown is where the miss is"
+            parts.append(text)
         return "; ".join(parts)
     c.add("map_touch_unmap remote=1: mmtorture / Linux", at_most(0.5), m1, l1, why=why)
 
