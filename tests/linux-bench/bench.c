@@ -13,7 +13,9 @@
  *
  * Every page faulted here is a 4 KiB one: the regions are madvise()d
  * MADV_NOHUGEPAGE, since mmtorture has no huge pages and Debian's kernel
- * gives anonymous memory transparent huge pages by default.
+ * gives anonymous memory transparent huge pages by default (when it has
+ * 512 MiB of usable memory; -m 512M leaves less, and Linux then turns
+ * them off itself).
  */
 #define _GNU_SOURCE
 #include <errno.h>
