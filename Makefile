@@ -167,7 +167,24 @@ BENCH_PYTHONS ?= $(PYTHON) /usr/bin/python3
 MPL_PYTHON = for p in $(BENCH_PYTHONS); do \
 	  command -v $$p >/dev/null 2>&1 && $$p tools/bench.py --have-matplotlib && { echo $$p; break; }; \
 	done; true
+# The init of the Linux comparison (README, Benchmarks): a Linux program,
+# built by the host's compiler with its C library, none of CFLAGS.
+#  -static               the initramfs holds this file alone: no loader, no libc.so
+#  -O2                   the loops around the timed accesses as cheap as the kernel suite's
+#  -pthread              remote CPUs, faulters and the writer are threads of one process
+#  -Wall -Wextra -Werror warnings are bugs here too
+# Without a static C library (libc6-dev) it is not built and `make bench`
+# skips the comparison, saying why.
+HOSTCC ?= gcc
+LINUX_INIT := $(BUILD)/linux-bench/init
+$(LINUX_INIT): tests/linux-bench/bench.c Makefile
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  HOSTCC  $<")
+	$(Q)$(HOSTCC) -static -O2 -pthread -Wall -Wextra -Werror -o $@ $<
+
 bench: all
+	$(Q)$(MAKE) --no-print-directory $(LINUX_INIT) || \
+	  echo "mmtorture: could not build $(LINUX_INIT); the Linux comparison will be skipped" >&2
 	$(Q)py=$$($(MPL_PYTHON)); \
 	if [ -z "$$py" ] && [ "$$(id -u)" = 0 ] && ! dpkg -s python3-matplotlib >/dev/null 2>&1; then \
 	  echo "mmtorture: installing python3-matplotlib for the plots"; \

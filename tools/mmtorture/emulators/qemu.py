@@ -74,16 +74,24 @@ def icount_shift(args):
     return None
 
 
-def qemu_command(scn, run_dir, iso, vars_copy):
+def accel_args(scn):
+    """The -accel option of scn's boots."""
     if scn.accel == "kvm":
-        accel = ["-accel", "kvm"]
-    elif icount_shift(scn.qemu_extra) is not None:
+        return ["-accel", "kvm"]
+    if icount_shift(scn.qemu_extra) is not None:
         # QEMU refuses -icount with multi-threaded TCG ("No MTTCG when
         # icount is enabled"); one thread runs every vCPU in turn.
-        accel = ["-accel", "tcg,thread=single"]
-    else:
-        accel = ["-accel", "tcg,thread=multi"]
+        return ["-accel", "tcg,thread=single"]
+    return ["-accel", "tcg,thread=multi"]
+
+
+def machine_args(scn):
+    """What the guest runs on: machine, accelerator, CPU model, CPUs, memory."""
     machine = scn.machine + ("," + scn.machine_opts if scn.machine_opts else "")
+    return ["-machine", machine] + accel_args(scn) + ["-cpu", scn.cpu, "-smp", scn.smp, "-m", scn.memory]
+
+
+def qemu_command(scn, run_dir, iso, vars_copy):
     log = os.path.join(run_dir, Qemu.serial_name)
     if scn.serial == "com1":
         serial = ["-serial", "file:" + log]
@@ -92,8 +100,7 @@ def qemu_command(scn, run_dir, iso, vars_copy):
         # 0x2f8 is isa-serial index 1.
         serial = ["-serial", "none", "-chardev", "file,id=log,path=" + log,
                   "-device", "isa-serial,index=1,chardev=log"]
-    cmd = [QEMU, "-machine", machine] + accel + [
-        "-cpu", scn.cpu, "-smp", scn.smp, "-m", scn.memory,
+    cmd = [QEMU] + machine_args(scn) + [
         "-display", "none", "-monitor", "none"] + serial + [
         "-no-reboot",
         "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
