@@ -50,10 +50,9 @@ struct percpu {
 	struct task *current;
 	struct task *idle_task;
 	struct task *switch_prev;
-	/* A ring-3 probe (arch/x86/user.c, user_probe_read()) runs: the
-	 * kernel stack it returns on, 0 when none. (i) */
-	uint64_t probe_return_rsp;
-	int probe_fault;
+	/* The #PF hook resolves no fault: a test's speculative TLB fill
+	 * (tests/torture.c) reads with the exception fixup only. (i) */
+	bool faults_unresolved;
 	/* RCU (sched flavor): an expedited grace period waits for this
 	 * CPU's next quiescent state; the outermost rcu_read_unlock()
 	 * reports it. (o) set in the expedited IPI handler, cleared by the
@@ -78,7 +77,9 @@ extern struct cpumask cpu_online_mask;
  * Volatile: a task may be preempted and resume on another CPU between
  * two calls, so the compiler must not merge them (a non-volatile asm
  * with the same inputs may be reused across a call, context switches
- * included). Code that keeps the pointer must not be preemptible.
+ * included). Code that keeps the pointer, or loads it and then a field
+ * through it, must not be preemptible: a switch in between leaves it
+ * pointing at the CPU the task left.
  */
 static inline struct percpu *this_cpu(void)
 {
@@ -87,9 +88,14 @@ static inline struct percpu *this_cpu(void)
 	return p;
 }
 
+/* One %gs-relative load, for the reason current_task() gives
+ * (kernel/sched.h); still only a hint unless preemption is off. */
 static inline unsigned int smp_processor_id(void)
 {
-	return this_cpu()->cpu;
+	unsigned int cpu;
+
+	__asm__ volatile("movl %%gs:%c1, %0" : "=r"(cpu) : "i"(__builtin_offsetof(struct percpu, cpu)));
+	return cpu;
 }
 
 static inline struct percpu *cpu_percpu(unsigned int cpu)

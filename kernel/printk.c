@@ -33,8 +33,15 @@ static bool percpu_ready(void)
 	return rdmsr(MSR_GS_BASE) != 0;
 }
 
+/*
+ * The owner is a CPU, so the holder must stay on it: the preempt count
+ * is raised from the lock to the unlock (a task switched out holding it
+ * would let the next task on its CPU in as a "recursion").
+ */
 void printk_lock(void)
 {
+	if (percpu_ready())
+		preempt_disable();
 	int me = percpu_ready() ? (int)smp_processor_id() + 1 : 1;
 	uint64_t start = 0;
 
@@ -64,6 +71,8 @@ void printk_unlock(void)
 {
 	if (--console_depth == 0)
 		store_release(&console_owner, 0);
+	if (percpu_ready())
+		preempt_enable_no_resched();
 }
 
 void console_register(struct console *c)

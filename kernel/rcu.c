@@ -328,27 +328,37 @@ static void preempt_try_advance(enum gp_lock_wait wait)
 	irq_restore(flags);
 }
 
+/*
+ * The caller may be preempted and moved: the CPU whose quiescent state
+ * is reported is read with interrupts off, so it is the CPU the caller
+ * runs on while it is in no reader (a report for a CPU it just left
+ * could end a grace period under that CPU's next task).
+ */
 void rcu_qs(void)
 {
-	struct percpu *pc = this_cpu();
-
-	if (rcu_flavor != RCU_SCHED)
+	if (rcu_flavor != RCU_SCHED || !irqs_enabled())
 		return;
-	if (pc->preempt_count == 0 && irqs_enabled()) {
+	uint64_t flags = irq_save();
+	struct percpu *pc = this_cpu();
+	if (pc->preempt_count == 0) {
 		rcu_cpu[pc->cpu].stats.qs_explicit++;
 		report_qs(pc->cpu);
 	}
+	irq_restore(flags);
 }
 
 void rcu_read_unlock_special(void)
 {
-	struct percpu *pc = this_cpu();
-
 	if (!irqs_enabled())
 		return;		/* still a reader (sched): the tick reports later */
-	pc->rcu_exp_need_qs = false;
-	rcu_cpu[pc->cpu].stats.qs_unlock++;
-	report_qs(pc->cpu);
+	uint64_t flags = irq_save();
+	struct percpu *pc = this_cpu();
+	if (pc->preempt_count == 0 && pc->rcu_exp_need_qs) {
+		pc->rcu_exp_need_qs = false;
+		rcu_cpu[pc->cpu].stats.qs_unlock++;
+		report_qs(pc->cpu);
+	}
+	irq_restore(flags);
 }
 
 static void rcu_idle_enter(void)

@@ -130,6 +130,11 @@ void sched_stats_get(struct sched_stats *s)
 	}
 }
 
+uint64_t sched_ctxsw_count(void)
+{
+	return load_relaxed(&rqs[smp_processor_id()].stats.ctxsw);
+}
+
 static void task_init_common(struct task *t, const char *name, int pin)
 {
 	strlcpy(t->name, name, TASK_NAME_LEN);
@@ -336,6 +341,9 @@ static void finish_switch(void)
 	struct task *last = pc->switch_prev;
 
 	pc->switch_prev = NULL;
+	if (last && last != pc->idle_task)
+		last->on_cpu = 0;
+	ASSERT_MSG(last, "cpu %u finishes a switch it did not start (current %s)", pc->cpu, pc->current->name);
 	if (last && last != pc->idle_task) {
 		if (last->state == TASK_RUNNABLE)
 			enqueue(last, requeue_cpu(last, &rqs[pc->cpu], pc->cpu));
@@ -351,6 +359,10 @@ static void context_switch(struct percpu *pc, struct task *prev, struct task *ne
 	struct rq *rq = &rqs[pc->cpu];
 	uint64_t *rsp0 = (uint64_t *)tss_rsp0_slot();
 
+	ASSERT_MSG(pc == this_cpu() && prev == pc->current, "context switch on cpu %u with a stale view",
+		   smp_processor_id());
+	ASSERT_MSG(next->pin == TASK_ANY_CPU || (unsigned int)next->pin == pc->cpu,
+		   "task %s pinned to cpu %d switched in on cpu %u", next->name, next->pin, pc->cpu);
 	if (sched_switch_out_hook)
 		sched_switch_out_hook(prev);
 	if (next->mm)
@@ -365,6 +377,9 @@ static void context_switch(struct percpu *pc, struct task *prev, struct task *ne
 	rq->stats.ctxsw++;
 	rq->slice_ticks = 0;
 	pc->switch_prev = prev;
+	ASSERT_MSG(!next->on_cpu || next == pc->idle_task, "task %s switched in on cpu %u while it runs on cpu %d",
+		   next->name, pc->cpu, next->on_cpu - 1);
+	next->on_cpu = (int)pc->cpu + 1;
 	pc->current = next;
 	switch_to(&prev->rsp, next->rsp);
 	/* Back in prev, switched in again, maybe on another CPU. */
@@ -379,7 +394,6 @@ void schedule(void)
 
 	ASSERT_MSG(pc->preempt_count == 0, "schedule() with preempt count %d in %s", pc->preempt_count,
 		   prev->name);
-	ASSERT_MSG(!pc->irq_depth, "schedule() from an interrupt handler");
 	preempt_disable();
 	pc->need_resched = false;
 	struct task *next = pick_next(pc, prev);

@@ -60,6 +60,7 @@ struct task {
 	unsigned int cpu;		/* (s,q) CPU it runs or is queued on */
 	struct task *rq_next;		/* (q) */
 	bool on_rq;			/* (q) */
+	int on_cpu;			/* (s) CPU + 1 while a CPU runs it or stands on its stack */
 	task_fn fn;			/* (c) */
 	void *arg;			/* (c) */
 	int done;			/* (a) set with release when fn returned */
@@ -82,10 +83,18 @@ struct task {
 	int off_cpu;			/* (a) dead and switched out for good: task_free() may go */
 };
 
-/* The task running on this CPU. */
+/*
+ * The task running on this CPU: one %gs-relative load. Reading the
+ * per-CPU pointer and then its field would be two instructions, and a
+ * task preempted between them and moved would read the field of the CPU
+ * it left, that is another task.
+ */
 static inline struct task *current_task(void)
 {
-	return this_cpu()->current;
+	struct task *t;
+
+	__asm__ volatile("mov %%gs:%c1, %0" : "=r"(t) : "i"(__builtin_offsetof(struct percpu, current)));
+	return t;
 }
 
 /*
@@ -145,6 +154,8 @@ struct sched_stats {
 	uint64_t preempted_readers;	/* rcu=preempt readers switched out */
 };
 void sched_stats_get(struct sched_stats *s);
+/* Context switches made by this CPU so far (a task pinned to it). */
+uint64_t sched_ctxsw_count(void);
 /* Counters bumped by mm/mm.c and kernel/rcu.c on this CPU (interrupts off). */
 enum sched_stat { SCHED_MM_SWITCH, SCHED_LAZY_ENTER, SCHED_LAZY_FLUSH, SCHED_PREEMPTED_READER };
 void sched_stat_inc(enum sched_stat s);

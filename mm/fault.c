@@ -135,8 +135,7 @@ static bool mm_page_fault(struct trap_frame *f, uint64_t cr2)
 	struct mm *mm = pc->mm;
 	int r;
 
-	/* A probe (user_probe_read()) never has its faults resolved. */
-	if (cr2 >= USER_TOP || !mm || pc->mm_lazy || pc->probe_return_rsp)
+	if (cr2 >= USER_TOP || !mm || pc->mm_lazy || pc->faults_unresolved)
 		return false;
 	if (f->error & PF_RSVD) {
 		report_error("uaf_table", "cpu %u: hardware page walk for %lx in mm %u hit a freed "

@@ -94,6 +94,12 @@ void mm_load_irqs_off(struct mm *mm)
 		}
 	}
 	if (old != mm) {
+		/* Active before we join: a lazy flag left from the old mm
+		 * would let a flush of mm skip us (pairing (B)) after the
+		 * CR3 load, when the CPU may already cache mm's entries.
+		 * The locked set below orders this store before the bit; an
+		 * initiator reads the mask before the flag. mm/tlb.c, (F). */
+		store_relaxed(&pc->mm_lazy, false);
 		/* Join the mask before loading CR3: mm/tlb.c, pairing (C).
 		 * Leave the old one after: pairing (D). */
 		if (!injected(cr3_before_join))

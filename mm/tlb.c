@@ -62,7 +62,10 @@
  *
  *   initiator                  CPU d switching to a task of mm
  *   change PTEs                from another mm, or none: (C) then (D)
- *   atomic_inc(tlb_gen)          cpumask_set(mm, d); write_cr3(mm)
+ *   atomic_inc(tlb_gen)          mm_lazy = false (a flag left from
+ *                                the old mm, kept lazily, would make
+ *                                a flush of mm skip d: (B))
+ *                                cpumask_set(mm, d); write_cr3(mm)
  *   targets = mm->cpumask        [the CPU may fill its TLB from here]
  *   for lazy targets: (B)        cpumask_clear(old, d)
  *                              from a kernel thread that kept mm lazily:
@@ -71,8 +74,11 @@
  *                              to a kernel thread: mm_lazy = true (B);
  *                                CR3 and the cpumask bit stay
  *
- *   A switch that loaded CR3 before setting its bit (inject=
- *   cr3_before_join) could fill entries a flush then misses; emulators
+ *   The initiator reads d's bit before d's lazy flag, and d clears the
+ *   flag before the locked set of its bit: an initiator that sees the
+ *   bit sees d active and interrupts it. A switch that loaded CR3 before
+ *   setting its bit (inject=cr3_before_join), or joined still flagged
+ *   lazy, could fill entries a flush then misses; emulators
  *   fill only on access, so the tortures make the fills a real CPU may
  *   make speculatively there (mm/debug.h, mm_switch_hook). A return from
  *   lazy mode that skips the pending flush (inject=lazy_flush_ignored)

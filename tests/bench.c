@@ -12,6 +12,7 @@
 #include "kernel/percpu.h"
 #include "kernel/printk.h"
 #include "kernel/rcu.h"
+#include "kernel/sched.h"
 #include "kernel/smp_call.h"
 #include "kernel/sort.h"
 #include "kernel/string.h"
@@ -555,6 +556,65 @@ static void rcu_read(void)
 	KTAP_EXPECT(ns100 < 100000, "a read section cost %llu ns", (unsigned long long)ns100);
 }
 
+/*
+ * Context switch: the bench's task and a partner pinned to its CPU yield
+ * to each other, so every yield is one switch. Same mm: both are user
+ * tasks of one address space (no CR3 load); other mm: each has its own
+ * (a CR3 load and two cpumask updates per switch). ns per switch.
+ */
+#define SWITCHES 2000
+
+static void yield_partner(void *arg)
+{
+	int *stop = arg;
+
+	while (!load_acquire(stop))
+		sched_yield();
+}
+
+static uint64_t switch_ns(struct mm *mine, struct mm *partner_mm)
+{
+	static int stop;
+	unsigned int me = smp_processor_id();
+	struct task *p;
+	uint64_t b[BATCHES];
+
+	store_relaxed(&stop, 0);
+	p = task_create("bench-partner", yield_partner, &stop, partner_mm, (int)me);
+	if (!KTAP_EXPECT(p, "out of memory"))
+		return 0;
+	mm_switch(mine);
+	task_start(p, me);
+	sched_yield();		/* let it start */
+	for (int k = 0; k < BATCHES; k++) {
+		uint64_t c0 = sched_ctxsw_count(), t0 = rdtsc_ordered();
+		for (unsigned int i = 0; i < SWITCHES / 2; i++)
+			sched_yield();
+		uint64_t t1 = rdtsc_ordered(), n = sched_ctxsw_count() - c0;
+		b[k] = n ? tsc_to_ns(t1 - t0) / n : 0;
+	}
+	store_release(&stop, 1);
+	while (!task_done(p))
+		sched_yield();
+	task_free(p);
+	mm_switch_kernel();
+	return median_u64(b, BATCHES);
+}
+
+static void context_switch(void)
+{
+	struct mm *a = mm_create(), *b = mm_create();
+
+	if (KTAP_EXPECT(a && b, "out of memory")) {
+		bench_line("context_switch", switch_ns(a, a), "ns", "mm=same");
+		bench_line("context_switch", switch_ns(a, b), "ns", "mm=other");
+	}
+	if (a)
+		mm_destroy(a);
+	if (b)
+		mm_destroy(b);
+}
+
 static const struct ktap_case bench_cases[] = {
 	KTAP_CASE(basics),
 	KTAP_CASE(ipi_receive),
@@ -566,5 +626,6 @@ static const struct ktap_case bench_cases[] = {
 	KTAP_CASE(rcu_gp),
 	KTAP_CASE(call_rcu_rate),
 	KTAP_CASE(rcu_read),
+	KTAP_CASE(context_switch),
 };
 KTAP_SUITE(bench, bench_cases);

@@ -13,6 +13,7 @@
 #include "arch/x86/tsc.h"
 #include "kernel/atomic.h"
 #include "kernel/percpu.h"
+#include "kernel/printk.h"
 #include "kernel/prng.h"
 #include "kernel/report.h"
 #include "kernel/string.h"

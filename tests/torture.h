@@ -87,7 +87,7 @@ static inline unsigned int torture_me(void)
 }
 /*
  * Before torture_run(): whenever a CPU loads the run's mm in a context
- * switch, it reads a few random pages of [base, base + len) in ring 3
+ * switch, it reads a few random pages of [base, base + len)
  * right after the CR3 load (mm/debug.h, mm_switch_hook) and waits a
  * little: the TLB fills a real CPU may make speculatively from then on,
  * which emulators never make. A switch that joins the mm's cpumask only

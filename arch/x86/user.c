@@ -8,7 +8,6 @@
 #include "kernel/panic.h"
 #include "kernel/percpu.h"
 #include "kernel/sched.h"
-#include "mm/mm.h"
 
 uint64_t user_enter(uintptr_t entry, uint64_t a0, uint64_t a1, uint64_t rflags, uint64_t *return_rsp,
 		    uint64_t *task_rsp0, void *tss_rsp0);
@@ -30,29 +29,8 @@ int user_call(uintptr_t entry, uint64_t a0, uint64_t a1, uint64_t *ret)
 	return t->user_fault;
 }
 
-int user_probe_read(uintptr_t addr, uint64_t *val)
-{
-	struct percpu *pc = this_cpu();
-	uint64_t *tss_rsp0 = (uint64_t *)tss_rsp0_slot(), saved = *tss_rsp0, unused;
-
-	ASSERT_MSG(!irqs_enabled() && !pc->probe_return_rsp, "user_probe_read() with interrupts on or nested");
-	pc->probe_fault = 0;
-	*val = user_enter(USER_STUB_VA + (uintptr_t)(user_stub_read - user_stubs_start), addr, 0, 0x2,
-			  &pc->probe_return_rsp, &unused, tss_rsp0);
-	*tss_rsp0 = saved;
-	return pc->probe_fault;
-}
-
 void user_finish(const struct trap_frame *f)
 {
-	struct percpu *pc = this_cpu();
-
-	if (pc->probe_return_rsp) {
-		uint64_t rsp = pc->probe_return_rsp;
-		pc->probe_fault = f->vector == VEC_USER_RET ? 0 : (int)f->vector + 1;
-		pc->probe_return_rsp = 0;
-		user_leave(rsp, f->rax);
-	}
 
 	struct task *t = current_task();
 	uint64_t rsp = t->user_return_rsp;

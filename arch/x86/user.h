@@ -44,15 +44,6 @@ extern const char user_stub_read[], user_stub_write[];
  */
 int user_call(uintptr_t entry, uint64_t a0, uint64_t a1, uint64_t *ret);
 
-/*
- * Read the u64 at addr in ring 3 on behalf of no task, interrupts off
- * (they stay off in ring 3): what a context switch's speculative TLB
- * fill stands for in tests (mm/debug.h, mm_switch_hook). A fault is not
- * resolved (the mm being loaded may not be the CPU's mm yet): it ends
- * the probe, returned as vector + 1; 0 with *val on success.
- */
-int user_probe_read(uintptr_t addr, uint64_t *val);
-
 /* trap_dispatch(): f came from ring 3 and ends the user code (INT 0x80,
  * or an exception nobody resolved). Does not return. */
 __attribute__((noreturn)) void user_finish(const struct trap_frame *f);
