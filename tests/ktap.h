@@ -69,8 +69,10 @@ bool ktap_case_failed(void);
 
 /* Validate tests= and run the selected suites; never returns. */
 __attribute__((noreturn)) void ktap_run(void);
-/* Print the header's first lines and "Bail out!", exit with the error
- * code. */
+/* The run cannot go on (bad input, a machine it cannot run on): close
+ * the KTAP document with the reason as an ERROR result (see
+ * close_results_early() in ktap.c), print the totals and exit with the
+ * error code. */
 __attribute__((noreturn, format(printf, 1, 2))) void ktap_bail_out(const char *fmt, ...);
 /*
  * The run's report sink, for report_set_sink() at boot: a finding fails
