@@ -73,7 +73,7 @@ CMDLINE ?=
 SMP ?= 4
 MEM ?= 512M
 
-.PHONY: all deps run check check-bochs soak hardware bench debug clean iso
+.PHONY: all deps kunit run check check-bochs soak hardware bench debug clean iso
 all: $(ELF) $(ISO)
 
 deps: $(BUILD)/.deps-ok
@@ -81,6 +81,13 @@ $(BUILD)/.deps-ok: tools/deps.sh
 	$(Q)mkdir -p $(BUILD)
 	$(Q)sh tools/deps.sh
 	$(Q)touch $@
+
+# Linux's KTAP parser in build/kunit (from Debian's linux-source; installed
+# as root, else the apt-get line is printed): the runner checks every log
+# with it when it is there.
+kunit:
+	$(Q)mkdir -p $(BUILD)
+	$(Q)sh tools/deps.sh kunit $(BUILD)/kunit
 
 $(BUILD)/%.o: %.c Makefile | $(BUILD)/.deps-ok
 	@mkdir -p $(dir $@)
@@ -139,12 +146,12 @@ QEMU_RUN := $(QEMU) -machine pc -accel tcg,thread=multi -cpu max -smp $(SMP) -m 
 run: $(BUILD)/run.iso
 	$(Q)$(QEMU_RUN); st=$$?; echo "qemu exit status $$st"; [ $$st -eq 33 ]
 
-check: all
+check: all kunit
 	$(Q)$(PYTHON) tools/runner.py --group default --keep-going --junit $(BUILD)/check.junit.xml --json $(BUILD)/check.json
 
 # Every seeded bug and every safety-matrix cell on Bochs, on three CPU
 # models (tools/bochs/scenarios.py writes them); about an hour here.
-check-bochs: all
+check-bochs: all kunit
 	$(Q)$(PYTHON) tools/runner.py --group bochs --keep-going --junit $(BUILD)/check-bochs.junit.xml --json $(BUILD)/check-bochs.json
 
 soak: all

@@ -5,6 +5,64 @@
 # POSIX sh: the Makefile runs it with sh, which is dash on Debian.
 set -u
 
+# The lock timeout covers an apt that is already running (unattended
+# upgrades on a fresh machine); -o Dpkg::Use-Pty=0 keeps progress bars
+# out of CI logs.
+apt_opts="-o DPkg::Lock::Timeout=600 -o Dpkg::Use-Pty=0"
+
+# Linux's KTAP parser, tools/testing/kunit of a Linux source tree, taken
+# from Debian's linux-source tarball into DIR/tools/testing/kunit (the
+# runner checks every log with its kunit.py, which insists on living at
+# that path of a tree). Optional: without it the runner says how to get it
+# and goes on, so a missing package is installed as root and otherwise
+# only named.
+kunit_tarball() {
+	ls /usr/src/linux-source-*.tar.xz 2>/dev/null | sort -V | tail -n 1
+}
+
+setup_kunit() {
+	dir=$1
+	[ -f "$dir/tools/testing/kunit/kunit.py" ] && return 0
+	tarball=$(kunit_tarball)
+	if [ -z "$tarball" ] || ! command -v xz >/dev/null 2>&1; then
+		if [ "$(id -u 2>/dev/null)" != 0 ]; then
+			echo "mmtorture: Linux's kunit.py (Debian package linux-source) is missing, so the" \
+				"logs are not checked with it; to check them: sudo apt-get install -y linux-source xz-utils && make kunit" >&2
+			return 0
+		fi
+		echo "mmtorture: installing linux-source for Linux's KTAP parser (kunit.py)"
+		export DEBIAN_FRONTEND=noninteractive
+		# shellcheck disable=SC2086
+		apt-get $apt_opts -qq update || echo "mmtorture: apt-get update failed; trying the install anyway" >&2
+		# shellcheck disable=SC2086
+		if ! apt-get $apt_opts -qq install -y --no-install-recommends linux-source xz-utils; then
+			echo "mmtorture: apt-get install linux-source failed; the logs are not checked with kunit.py" >&2
+			return 0
+		fi
+		tarball=$(kunit_tarball)
+	fi
+	if [ -z "$tarball" ]; then
+		echo "mmtorture: linux-source installed no /usr/src/linux-source-*.tar.xz" >&2
+		return 1
+	fi
+	# The tarball's top directory is linux-source-X.Y, which becomes $dir.
+	top=$(basename "$tarball" .tar.xz)
+	echo "mmtorture: extracting $top/tools/testing/kunit into $dir"
+	rm -rf "$dir.tmp" && mkdir -p "$dir.tmp" || return 1
+	if ! tar -xJf "$tarball" -C "$dir.tmp" --strip-components=1 "$top/tools/testing/kunit"; then
+		echo "mmtorture: could not extract kunit from $tarball" >&2
+		rm -rf "$dir.tmp"
+		return 1
+	fi
+	echo "$tarball" > "$dir.tmp/SOURCE"
+	rm -rf "$dir" && mv "$dir.tmp" "$dir"
+}
+
+if [ "${1:-}" = kunit ]; then
+	setup_kunit "${2:?usage: tools/deps.sh kunit DIR}"
+	exit
+fi
+
 missing=""
 
 want_pkg() {
@@ -60,10 +118,6 @@ fi
 
 echo "mmtorture: installing missing host packages: $missing"
 export DEBIAN_FRONTEND=noninteractive
-# The lock timeout covers an apt that is already running (unattended
-# upgrades on a fresh machine); -o Dpkg::Use-Pty=0 keeps progress bars
-# out of CI logs.
-apt_opts="-o DPkg::Lock::Timeout=600 -o Dpkg::Use-Pty=0"
 # A failed update is not fatal by itself: the lists on the machine may
 # still be enough for the install below, which decides.
 # shellcheck disable=SC2086
