@@ -73,7 +73,7 @@ CMDLINE ?=
 SMP ?= 4
 MEM ?= 512M
 
-.PHONY: all deps kunit run check check-bochs soak hardware bench debug clean iso
+.PHONY: all deps kunit netboot run check check-bochs soak hardware bench debug clean iso
 all: $(ELF) $(ISO)
 
 deps: $(BUILD)/.deps-ok
@@ -129,6 +129,22 @@ $(ISO): $(ELF) boot/grub.cfg
 	$(Q)cp boot/grub.cfg $(BUILD)/iso/boot/grub/grub.cfg
 	$(Q)grub-mkrescue -o $@ $(BUILD)/iso > $(BUILD)/grub-mkrescue.log 2>&1 || { cat $(BUILD)/grub-mkrescue.log; exit 1; }
 
+# The TFTP tree for network boots (README: Network boot): GRUB's network
+# images for BIOS PXE (boot/grub/i386-pc/core.0) and UEFI
+# (boot/grub/x86_64-efi/core.efi), both reading boot/grub/grub.cfg, the
+# ISO's menu, from the server, and the kernel.
+NETBOOT := $(BUILD)/netboot
+netboot: $(NETBOOT)/boot/mmtorture.elf
+$(NETBOOT)/boot/mmtorture.elf: $(ELF) boot/grub.cfg
+	@$(if $(Q),echo "  NETBOOT $(NETBOOT)")
+	$(Q)rm -rf $(NETBOOT) $(BUILD)/grub-mknetdir.log && mkdir -p $(NETBOOT)/boot/grub
+	$(Q)for platform in i386-pc x86_64-efi; do \
+	  grub-mknetdir --net-directory=$(NETBOOT) --subdir=boot/grub -d /usr/lib/grub/$$platform \
+	    >> $(BUILD)/grub-mknetdir.log 2>&1 || { cat $(BUILD)/grub-mknetdir.log; exit 1; }; \
+	done
+	$(Q)cp boot/grub.cfg $(NETBOOT)/boot/grub/grub.cfg
+	$(Q)cp $(ELF) $@
+
 # A one-entry image for `make run`/`make debug`: no menu, exit=qemu.
 $(BUILD)/run.iso: $(ELF) FORCE
 	$(Q)rm -rf $(BUILD)/run-iso && mkdir -p $(BUILD)/run-iso/boot/grub
@@ -146,7 +162,7 @@ QEMU_RUN := $(QEMU) -machine pc -accel tcg,thread=multi -cpu max -smp $(SMP) -m 
 run: $(BUILD)/run.iso
 	$(Q)$(QEMU_RUN); st=$$?; echo "qemu exit status $$st"; [ $$st -eq 33 ]
 
-check: all kunit
+check: all kunit netboot
 	$(Q)$(PYTHON) tools/runner.py --group default --keep-going --junit $(BUILD)/check.junit.xml --json $(BUILD)/check.json
 
 # Every seeded bug and every safety-matrix cell on Bochs, on three CPU

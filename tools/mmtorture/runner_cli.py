@@ -20,6 +20,7 @@ from .common import (DEFAULT_ELF, DEFAULT_OUT, DEFAULT_SCENARIO_DIR, UsageError,
 from .emulators import emulator_for
 from .emulators.bochs import adapt as bochs_adapt
 from .kunit import find_kunit
+from .netboot import missing_net_image
 from .report import list_scenarios, print_detection_stats, print_failed_logs, print_table, summary_line
 from .results import write_json, write_junit
 from .runs import make_jobs, run_all
@@ -87,6 +88,10 @@ def check_host(chosen, elf, out):
     for tool in tools:
         if shutil.which(tool) is None:
             raise UsageError("%s not found; run tools/deps.sh" % tool)
+    for firmware in sorted({s.firmware for s in chosen if s.boot == "net"}):
+        problem = missing_net_image(firmware)
+        if problem:
+            raise UsageError(problem)
     check = subprocess.run(["grub-file", "--is-x86-multiboot2", elf],
                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if check.returncode != 0:

@@ -14,6 +14,7 @@ import traceback
 from . import machine
 from .common import read_text
 from .kunit import count_problems
+from .netboot import make_tftp_root
 from .emulators import emulator_for
 from .ktap import (ANSI_RE, FAILED, HOSTERR, PANIC, SKIP, SKIPPED, TIMEOUT,
                    parse_ktap, verdict)
@@ -92,8 +93,16 @@ def run_job(job, opts, procs, note):
         return res
 
     try:
-        iso = machine.make_iso(procs, opts.elf, machine.build_cmdline(scn, job.seed), run_dir, note)
-        cmd = emu.prepare(scn, run_dir, iso)
+        cmdline = machine.build_cmdline(scn, job.seed)
+        if scn.boot == "net":
+            os.makedirs(run_dir)
+            try:
+                media = make_tftp_root(opts.elf, machine.GRUB_CFG % cmdline, run_dir, scn.firmware)
+            except OSError as e:
+                raise machine.HostError("cannot make the TFTP root: %s" % e)
+        else:
+            media = machine.make_iso(procs, opts.elf, cmdline, run_dir, note)
+        cmd = emu.prepare(scn, run_dir, media)
         with open(os.path.join(run_dir, "cmd.txt"), "w") as f:
             f.write(shlex.join(cmd) + "\n")
         note("  %s: %s" % (job.name, shlex.join(cmd)))

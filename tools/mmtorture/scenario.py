@@ -46,6 +46,7 @@ class Scenario:
         self.machine_opts = ""
         self.serial = "com1"
         self.spcr = None
+        self.boot = "cdrom"
 
 
 def _choice(*allowed):
@@ -131,6 +132,9 @@ SCENARIO_KEYS = {
     # An ACPI SPCR table for the guest (tools/mkspcr.py), e.g. io:0x2f8.
     "spcr": _spcr,
     "firmware": _choice("bios", "uefi"),
+    # What the firmware boots: the run's GRUB ISO (cdrom), or GRUB's network
+    # image from `make netboot` over the emulator's TFTP server (net).
+    "boot": _choice("cdrom", "net"),
     "cpu": _pattern(r"^[A-Za-z0-9][A-Za-z0-9_.+,=-]*$", "-cpu model"),
     "smp": _pattern(r"^(?:[1-9][0-9]*|cpus=[1-9][0-9]*)(?:,[a-z_-]+=[0-9]+)*$", "-smp argument"),
     "memory": _pattern(r"^(?:size=)?[1-9][0-9]*[KMGTkmgt]?(?:,[a-z_-]+=[0-9A-Za-z]+)*$", "-m argument"),

@@ -105,7 +105,7 @@ def adapt(scn, cpu=None):
         memory_mib(scn.memory)
     except ValueError:
         b.memory = "512M"
-    b.machine, b.firmware, b.serial, b.accel = "pc", "bios", "com1", "tcg"
+    b.machine, b.firmware, b.serial, b.accel, b.boot = "pc", "bios", "com1", "tcg", "cdrom"
     b.spcr, b.qemu_extra, b.machine_opts = None, [], ""
     if scn.emulator != "bochs":
         b.timeout = max(scn.timeout * 20, 600.0)
@@ -125,7 +125,8 @@ class Bochs(Emulator):
             raise ValueError("cpu = max is QEMU's; name a Bochs model (bochs-bin -help cpu), e.g. "
                              + DEFAULT_CPU)
         for key, value, default in (("machine", scn.machine, "pc"), ("firmware", scn.firmware, "bios"),
-                                    ("serial", scn.serial, "com1"), ("accel", scn.accel, "tcg")):
+                                    ("serial", scn.serial, "com1"), ("accel", scn.accel, "tcg"),
+                                    ("boot", scn.boot, "cdrom")):
             if value != default:
                 raise ValueError("%s = %s: the Bochs machine has %s only" % (key, value, default))
         if scn.spcr or scn.qemu_extra or scn.machine_opts:

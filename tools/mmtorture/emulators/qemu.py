@@ -11,6 +11,7 @@ import threading
 
 from ..common import mkspcr
 from ..ktap import HOSTERR, KERNEL_STATUSES, SKIP, classify
+from ..netboot import net_image
 from .base import Emulator
 
 QEMU = "qemu-system-x86_64"
@@ -74,6 +75,19 @@ def icount_shift(args):
     return None
 
 
+def boot_media(scn, media):
+    """QEMU's arguments for what the firmware boots: media is the ISO, or
+    for a net boot the TFTP root, served by QEMU's user-mode network with
+    the DHCP bootfile that the firmware's PXE client loads (SeaBIOS: iPXE's
+    option ROM of the e1000; OVMF: its own network stack).  The NIC comes
+    first in the boot order."""
+    if scn.boot != "net":
+        return ["-cdrom", media, "-boot", "d"]
+    _, bootfile = net_image(scn.firmware)
+    return ["-netdev", "user,id=net0,tftp=%s,bootfile=/%s" % (media, bootfile),
+            "-device", "e1000,netdev=net0,bootindex=0"]
+
+
 def qemu_command(scn, run_dir, iso, vars_copy):
     if scn.accel == "kvm":
         accel = ["-accel", "kvm"]
@@ -97,8 +111,7 @@ def qemu_command(scn, run_dir, iso, vars_copy):
         "-display", "none", "-monitor", "none"] + serial + [
         "-no-reboot",
         "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
-        "-cdrom", iso, "-boot", "d",
-    ]
+    ] + boot_media(scn, iso)
     if scn.firmware == "uefi":
         cmd += ["-drive", "if=pflash,format=raw,readonly=on,file=" + OVMF_CODE,
                 "-drive", "if=pflash,format=raw,file=" + vars_copy]
