@@ -73,7 +73,7 @@ CMDLINE ?=
 SMP ?= 4
 MEM ?= 512M
 
-.PHONY: all deps kunit netboot run check check-bochs soak hardware bench debug clean iso
+.PHONY: all deps kunit netboot lava run check check-bochs soak hardware bench debug clean iso
 all: $(ELF) $(ISO)
 
 deps: $(BUILD)/.deps-ok
@@ -209,6 +209,16 @@ bench: all
 	  echo "mmtorture: the bench runs under $$py, which has matplotlib for the plots"; \
 	fi; \
 	$$py tools/bench.py $(BENCH_ARGS)
+
+# LAVA (README: LAVA): the images a LAVA job boots, the jobs checked
+# against lava-common's schema, and the QEMU job run for real under
+# lava-dispatcher's lava-run; prints the LAVA test cases. Not part of
+# check. LAVA is Debian's, a module of /usr/bin/python3.
+LAVA_PYTHON ?= /usr/bin/python3
+LAVA_ARGS ?=
+lava: all
+	$(Q)sh tools/deps.sh lava
+	$(Q)$(LAVA_PYTHON) tools/lava.py run $(LAVA_ARGS)
 
 debug: $(BUILD)/run.iso
 	@echo "QEMU is halted with a gdb stub on :1234. In another terminal:"

@@ -58,6 +58,30 @@ setup_kunit() {
 	rm -rf "$dir" && mv "$dir.tmp" "$dir"
 }
 
+# LAVA's dispatcher (lava-run), its job schema (lava-common) and the
+# client that submits jobs to a lab (lavacli), for make lava; installed as
+# root, else the line is printed and make lava stops.
+setup_lava() {
+	command -v lava-run >/dev/null 2>&1 && command -v lavacli >/dev/null 2>&1 &&
+		[ -d /usr/lib/python3/dist-packages/lava_common ] && return 0
+	if [ "$(id -u 2>/dev/null)" != 0 ]; then
+		echo "mmtorture: make lava needs LAVA; run: sudo apt-get install -y --no-install-recommends" \
+			"lava-dispatcher lava-common lavacli" >&2
+		return 1
+	fi
+	echo "mmtorture: installing lava-dispatcher lava-common lavacli"
+	export DEBIAN_FRONTEND=noninteractive
+	# shellcheck disable=SC2086
+	apt-get $apt_opts -qq update || echo "mmtorture: apt-get update failed; trying the install anyway" >&2
+	# shellcheck disable=SC2086
+	apt-get $apt_opts -qq install -y --no-install-recommends lava-dispatcher lava-common lavacli
+}
+
+if [ "${1:-}" = lava ]; then
+	setup_lava
+	exit
+fi
+
 if [ "${1:-}" = kunit ]; then
 	setup_kunit "${2:?usage: tools/deps.sh kunit DIR}"
 	exit
