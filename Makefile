@@ -9,6 +9,12 @@ NM      := $(CROSS_COMPILE)nm
 NASM    ?= nasm
 PYTHON  ?= python3
 QEMU    ?= qemu-system-x86_64
+# QEMU=backports: a newer QEMU from Debian's bookworm-backports beside the
+# system's (make deps QEMU=backports fetches it; README: QEMU versions).
+QEMU_BACKPORTS := build/qemu-backports/qemu-system-x86_64
+ifeq ($(QEMU),backports)
+override QEMU := $(QEMU_BACKPORTS)
+endif
 BUILD   := build
 
 ifeq ($(V),1)
@@ -77,6 +83,12 @@ MEM ?= 512M
 all: $(ELF) $(ISO)
 
 deps: $(BUILD)/.deps-ok
+ifeq ($(QEMU),$(QEMU_BACKPORTS))
+deps: qemu-backports
+endif
+.PHONY: qemu-backports
+qemu-backports:
+	$(Q)sh tools/deps.sh qemu-backports $(dir $(QEMU_BACKPORTS))
 $(BUILD)/.deps-ok: tools/deps.sh
 	$(Q)mkdir -p $(BUILD)
 	$(Q)sh tools/deps.sh

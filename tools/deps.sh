@@ -77,6 +77,55 @@ setup_lava() {
 	apt-get $apt_opts -qq install -y --no-install-recommends lava-dispatcher lava-common lavacli
 }
 
+# A newer QEMU beside the system's, for the scenarios that need one
+# (README: QEMU versions): qemu-system-x86 from Debian's bookworm-backports,
+# fetched with apt under a private state in DIR (its own source list and
+# package lists), so the system's apt sources and its QEMU stay as they
+# are; unpacked into DIR/root and started through the wrapper
+# DIR/qemu-system-x86_64. Asked for with make deps QEMU=backports.
+setup_qemu_backports() {
+	dir=$1
+	[ -x "$dir/qemu-system-x86_64" ] && return 0
+	suite=${QEMU_BACKPORTS_SUITE:-bookworm-backports}
+	mkdir -p "$dir" && dir=$(cd "$dir" && pwd) || return 1
+	mkdir -p "$dir/apt/state/lists/partial" "$dir/apt/cache/archives/partial" "$dir/apt/sources.list.d" \
+		"$dir/debs" || return 1
+	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite main" \
+		> "$dir/apt/sources.list"
+	private="-o Dir::Etc::SourceList=$dir/apt/sources.list -o Dir::Etc::SourceParts=$dir/apt/sources.list.d
+		-o Dir::State=$dir/apt/state -o Dir::State::Lists=$dir/apt/state/lists
+		-o Dir::Cache=$dir/apt/cache -o Dir::State::status=/var/lib/dpkg/status
+		-o Debug::NoLocking=1 -o APT::Sandbox::User=root"
+	echo "mmtorture: fetching qemu-system-x86 from $suite into $dir (the system's apt sources are not changed)"
+	# shellcheck disable=SC2086
+	apt-get $private -qq update || { echo "mmtorture: apt-get update of $suite failed" >&2; return 1; }
+	# shellcheck disable=SC2086
+	(cd "$dir/debs" && rm -f ./*.deb && apt-get $private -qq download qemu-system-x86 qemu-system-common \
+		qemu-system-data) || { echo "mmtorture: could not download QEMU from $suite" >&2; return 1; }
+	rm -rf "$dir/root"
+	for deb in "$dir"/debs/*.deb; do
+		dpkg-deb -x "$deb" "$dir/root" || return 1
+	done
+	missing_libs=$(ldd "$dir/root/usr/bin/qemu-system-x86_64" | awk '/not found/ { print $1 }')
+	if [ -n "$missing_libs" ]; then
+		echo "mmtorture: the $suite QEMU needs libraries this system lacks: $missing_libs" >&2
+		return 1
+	fi
+	# Its own firmware and option ROMs (-L); the system's QEMU modules
+	# (display, audio) do not load into it, which it says and goes on.
+	cat > "$dir/qemu-system-x86_64" <<-WRAPPER
+	#!/bin/sh
+	exec "$dir/root/usr/bin/qemu-system-x86_64" -L "$dir/root/usr/share/qemu" "\$@"
+	WRAPPER
+	chmod +x "$dir/qemu-system-x86_64"
+	"$dir/qemu-system-x86_64" --version | head -n 1
+}
+
+if [ "${1:-}" = qemu-backports ]; then
+	setup_qemu_backports "${2:?usage: tools/deps.sh qemu-backports DIR}"
+	exit
+fi
+
 if [ "${1:-}" = lava ]; then
 	setup_lava
 	exit

@@ -19,6 +19,7 @@ from .common import (DEFAULT_ELF, DEFAULT_OUT, DEFAULT_SCENARIO_DIR, UsageError,
                      interrupt_on_signals)
 from .emulators import emulator_for
 from .emulators.bochs import adapt as bochs_adapt
+from .emulators.qemu import set_x2apic_qemu
 from .kunit import find_kunit
 from .netboot import missing_net_image
 from .report import list_scenarios, print_detection_stats, print_failed_logs, print_table, summary_line
@@ -64,6 +65,10 @@ def parse_args(argv):
     ap.add_argument("--kunit", metavar="PATH",
                     help="Linux's kunit.py (or its directory) to check every log with (default: "
                          "build/kunit/tools/testing/kunit/kunit.py, made by 'make kunit')")
+    ap.add_argument("--qemu-x2apic", metavar="PATH",
+                    help="QEMU for the scenarios that need TCG x2APIC (needs = tcg-x2apic; default: "
+                         "build/qemu-backports/qemu-system-x86_64 from 'make deps QEMU=backports' when "
+                         "there, else the system's; a QEMU without it makes them skip)")
     ap.add_argument("--no-kunit", action="store_true",
                     help="do not check the logs with Linux's kunit.py (the runner's own count check stays)")
     ap.add_argument("-v", "--verbose", action="store_true",
@@ -116,6 +121,11 @@ def main(argv=None):
         if opts.emulator == "bochs":
             chosen = [bochs_adapt(s, opts.cpu) for s in chosen]
         check_host(chosen, opts.elf, opts.out)
+        if opts.qemu_x2apic:
+            if shutil.which(opts.qemu_x2apic) is None:
+                raise UsageError("--qemu-x2apic %s: no such program" % opts.qemu_x2apic)
+            set_x2apic_qemu(os.path.abspath(opts.qemu_x2apic) if os.path.exists(opts.qemu_x2apic)
+                            else opts.qemu_x2apic)
         if opts.kunit and opts.no_kunit:
             raise UsageError("--kunit and --no-kunit exclude each other")
         kunit_note = ""

@@ -10,7 +10,7 @@ import unittest
 from mmtorture.common import UsageError, mkspcr
 from mmtorture.emulators import EMULATORS, emulator_for
 from mmtorture.emulators.base import Emulator
-from mmtorture.emulators.qemu import Qemu, qemu_command
+from mmtorture.emulators.qemu import Qemu, qemu_binary, qemu_command, set_x2apic_qemu
 from mmtorture.ktap import CRASH, HOSTERR, PASS, SKIP, parse_ktap
 from mmtorture.netboot import make_tftp_root, missing_net_image
 from mmtorture.scenario import parse_scenario
@@ -77,6 +77,37 @@ class QemuCommandTest(unittest.TestCase):
             with open(os.path.join(root, "boot", "grub", "grub.cfg")) as f:
                 assert f.read() == "multiboot2 /boot/mmtorture.elf x\n"
             assert os.path.isfile(os.path.join(root, "boot", "mmtorture.elf"))
+
+    def test_tcg_x2apic_needs_a_qemu_that_has_it(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            def fake(name, body):
+                path = os.path.join(tmp, name)
+                with open(path, "w") as f:
+                    f.write("#!/bin/sh\ncat > /dev/null\n" + body)
+                os.chmod(path, 0o755)
+                return path
+            old = fake("qemu-7.2", "echo 'qemu-system-x86_64: warning: TCG lacks x2apic' >&2\n"
+                                   "echo 'qemu-system-x86_64: TCG does not support requested features' >&2\nexit 1\n")
+            new = fake("qemu-10", "case \"$*\" in *max,+x2apic,enforce*-qmp\\ stdio*) exit 0;; esac\n"
+                                  "case \"$*\" in *-qmp*) exit 0;; esac\nexit 3\n")
+            scn = parse_scenario("x", "needs = tcg-x2apic\n")
+            plain = parse_scenario("p", "")
+            try:
+                set_x2apic_qemu(old)
+                binary, why = qemu_binary(scn)
+                assert binary is None and "make deps QEMU=backports" in why, why
+                assert why.endswith("%s: TCG does not support requested features" % old), why
+                assert Qemu().unusable(scn) == why
+                assert qemu_binary(plain) == ("qemu-system-x86_64", None)
+                set_x2apic_qemu(new)
+                assert qemu_binary(scn) == (new, None)
+                assert Qemu().unusable(scn) is None
+                cmd = qemu_command(scn, "/r", "/r/boot.iso", None, binary=new)
+                assert cmd[0] == new
+            finally:
+                set_x2apic_qemu(None)
+        with self.assertRaisesRegex(UsageError, "needs are QEMU's"):
+            parse_scenario("b", "emulator = bochs\ncpu = corei7_icelake_u\nneeds = tcg-x2apic\n")
 
 
 class QemuOutcomeTest(unittest.TestCase):

@@ -7,9 +7,10 @@ import fcntl
 import os
 import re
 import shutil
+import subprocess
 import threading
 
-from ..common import mkspcr
+from ..common import ROOT, mkspcr
 from ..ktap import HOSTERR, KERNEL_STATUSES, SKIP, classify
 from ..netboot import net_image
 from .base import Emulator
@@ -24,6 +25,60 @@ KVM_START_FAILURE_RE = re.compile(
 
 _kvm_lock = threading.Lock()
 _kvm_state = None
+
+# A newer QEMU beside the system's, for scenarios whose TCG needs x2APIC
+# (`needs = tcg-x2apic`): make deps QEMU=backports puts bookworm-backports'
+# QEMU here, --qemu-x2apic names another.
+BACKPORTS_QEMU = os.path.join(ROOT, "build", "qemu-backports", "qemu-system-x86_64")
+NEEDS_HINT = "make deps QEMU=backports, or tools/runner.py --qemu-x2apic PATH"
+_x2apic_lock = threading.Lock()
+_x2apic_given = [None]
+_x2apic_probes = {}     # binary -> None (TCG has x2APIC) or why not
+
+
+def set_x2apic_qemu(path):
+    """The QEMU --qemu-x2apic names (None: look for one)."""
+    _x2apic_given[0] = path
+
+
+def probe_tcg_x2apic(binary):
+    """None when binary's TCG offers x2APIC (-cpu max,+x2apic,enforce
+    starts, then quits through QMP), else why not.  Probed once per
+    binary."""
+    with _x2apic_lock:
+        if binary not in _x2apic_probes:
+            _x2apic_probes[binary] = _probe_tcg_x2apic(binary)
+        return _x2apic_probes[binary]
+
+
+def _probe_tcg_x2apic(binary):
+    cmd = [binary, "-machine", "pc", "-accel", "tcg", "-cpu", "max,+x2apic,enforce", "-display", "none",
+           "-monitor", "none", "-nodefaults", "-S", "-qmp", "stdio"]
+    try:
+        p = subprocess.run(cmd, input=b'{"execute":"qmp_capabilities"}{"execute":"quit"}',
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return "%s: %s" % (binary, e)
+    if p.returncode == 0:
+        return None
+    lines = [re.sub(r"^\S*qemu-system-\S*: ", "", l.strip())
+             for l in p.stderr.decode("utf-8", "replace").splitlines() if l.strip() and "module" not in l]
+    return "%s: %s" % (binary, lines[-1] if lines else "exit status %d" % p.returncode)
+
+
+def qemu_binary(scn):
+    """(the QEMU that boots scn, None) or (None, why none can)."""
+    if scn.needs != "tcg-x2apic":
+        return QEMU, None
+    given = _x2apic_given[0]
+    candidates = [given] if given else [b for b in (BACKPORTS_QEMU,) if os.path.exists(b)] + [QEMU]
+    why = []
+    for binary in candidates:
+        problem = probe_tcg_x2apic(binary)
+        if problem is None:
+            return binary, None
+        why.append(problem)
+    return None, "needs a QEMU whose TCG has x2APIC (%s): %s" % (NEEDS_HINT, "; ".join(why))
 
 
 def kvm_unusable_reason():
@@ -88,7 +143,7 @@ def boot_media(scn, media):
             "-device", "e1000,netdev=net0,bootindex=0"]
 
 
-def qemu_command(scn, run_dir, iso, vars_copy):
+def qemu_command(scn, run_dir, iso, vars_copy, binary=QEMU):
     if scn.accel == "kvm":
         accel = ["-accel", "kvm"]
     elif icount_shift(scn.qemu_extra) is not None:
@@ -106,7 +161,7 @@ def qemu_command(scn, run_dir, iso, vars_copy):
         # 0x2f8 is isa-serial index 1.
         serial = ["-serial", "none", "-chardev", "file,id=log,path=" + log,
                   "-device", "isa-serial,index=1,chardev=log"]
-    cmd = [QEMU, "-machine", machine] + accel + [
+    cmd = [binary, "-machine", machine] + accel + [
         "-cpu", scn.cpu, "-smp", scn.smp, "-m", scn.memory,
         "-display", "none", "-monitor", "none"] + serial + [
         "-no-reboot",
@@ -135,7 +190,9 @@ class Qemu(Emulator):
     stderr_name = "qemu.stderr"
 
     def unusable(self, scn):
-        return kvm_unusable_reason() if scn.accel == "kvm" else None
+        if scn.accel == "kvm":
+            return kvm_unusable_reason()
+        return qemu_binary(scn)[1]
 
     def prepare(self, scn, run_dir, iso):
         vars_copy = None
@@ -143,7 +200,8 @@ class Qemu(Emulator):
             vars_copy = os.path.abspath(os.path.join(run_dir, "OVMF_VARS.fd"))
             shutil.copyfile(OVMF_VARS, vars_copy)
         write_acpi_tables(scn, run_dir)
-        return qemu_command(scn, os.path.abspath(run_dir), os.path.abspath(iso), vars_copy)
+        return qemu_command(scn, os.path.abspath(run_dir), os.path.abspath(iso), vars_copy,
+                            binary=qemu_binary(scn)[0] or QEMU)
 
     def outcome(self, scn, status, rep, log, stderr):
         if scn.accel == "kvm" and status not in KERNEL_STATUSES and KVM_START_FAILURE_RE.search(stderr):
