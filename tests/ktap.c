@@ -6,7 +6,8 @@
  * called from any CPU while a case runs. Shared state:
  *   cur.failed, cur.checks: atomics
  *   per-case printed-class set and expectation: case_lock
- *   everything else: the BSP only
+ *   everything else: the BSP only, or the one CPU that closes the log
+ *   early (a hang or a panic) once the others are stopped
  */
 #include "tests/ktap.h"
 #include "arch/x86/apic.h"

@@ -76,8 +76,9 @@ __attribute__((noreturn)) void ktap_run(void);
 __attribute__((noreturn, format(printf, 1, 2))) void ktap_bail_out(const char *fmt, ...);
 /*
  * The run's report sink, for report_set_sink() at boot: a finding fails
- * the running case; a hang fails it and its suite and ends the run with
- * totals and the FAILURE sentinel; a panic closes the log the same way.
+ * the running case; a hang fails it and its suite, lists the cases and
+ * suites that did not run as ERROR, and ends the run with totals and the
+ * FAILURE sentinel; a panic closes the log the same way.
  */
 struct report_sink;
 extern const struct report_sink ktap_report_sink;
