@@ -9,6 +9,12 @@ NM      := $(CROSS_COMPILE)nm
 NASM    ?= nasm
 PYTHON  ?= python3
 QEMU    ?= qemu-system-x86_64
+# QEMU=backports: a newer QEMU from Debian's bookworm-backports beside the
+# system's (make deps QEMU=backports fetches it; README: QEMU versions).
+QEMU_BACKPORTS := build/qemu-backports/qemu-system-x86_64
+ifeq ($(QEMU),backports)
+override QEMU := $(QEMU_BACKPORTS)
+endif
 BUILD   := build
 
 ifeq ($(V),1)
@@ -73,14 +79,27 @@ CMDLINE ?=
 SMP ?= 4
 MEM ?= 512M
 
-.PHONY: all deps run check check-bochs soak hardware bench debug clean iso
+.PHONY: all deps kunit netboot lava run check check-bochs soak hardware bench debug clean iso
 all: $(ELF) $(ISO)
 
 deps: $(BUILD)/.deps-ok
+ifeq ($(QEMU),$(QEMU_BACKPORTS))
+deps: qemu-backports
+endif
+.PHONY: qemu-backports
+qemu-backports:
+	$(Q)sh tools/deps.sh qemu-backports $(dir $(QEMU_BACKPORTS))
 $(BUILD)/.deps-ok: tools/deps.sh
 	$(Q)mkdir -p $(BUILD)
 	$(Q)sh tools/deps.sh
 	$(Q)touch $@
+
+# Linux's KTAP parser in build/kunit (from Debian's linux-source; installed
+# as root, else the apt-get line is printed): the runner checks every log
+# with it when it is there.
+kunit:
+	$(Q)mkdir -p $(BUILD)
+	$(Q)sh tools/deps.sh kunit $(BUILD)/kunit
 
 $(BUILD)/%.o: %.c Makefile | $(BUILD)/.deps-ok
 	@mkdir -p $(dir $@)
@@ -122,6 +141,22 @@ $(ISO): $(ELF) boot/grub.cfg
 	$(Q)cp boot/grub.cfg $(BUILD)/iso/boot/grub/grub.cfg
 	$(Q)grub-mkrescue -o $@ $(BUILD)/iso > $(BUILD)/grub-mkrescue.log 2>&1 || { cat $(BUILD)/grub-mkrescue.log; exit 1; }
 
+# The TFTP tree for network boots (README: Network boot): GRUB's network
+# images for BIOS PXE (boot/grub/i386-pc/core.0) and UEFI
+# (boot/grub/x86_64-efi/core.efi), both reading boot/grub/grub.cfg, the
+# ISO's menu, from the server, and the kernel.
+NETBOOT := $(BUILD)/netboot
+netboot: $(NETBOOT)/boot/mmtorture.elf
+$(NETBOOT)/boot/mmtorture.elf: $(ELF) boot/grub.cfg
+	@$(if $(Q),echo "  NETBOOT $(NETBOOT)")
+	$(Q)rm -rf $(NETBOOT) $(BUILD)/grub-mknetdir.log && mkdir -p $(NETBOOT)/boot/grub
+	$(Q)for platform in i386-pc x86_64-efi; do \
+	  grub-mknetdir --net-directory=$(NETBOOT) --subdir=boot/grub -d /usr/lib/grub/$$platform \
+	    >> $(BUILD)/grub-mknetdir.log 2>&1 || { cat $(BUILD)/grub-mknetdir.log; exit 1; }; \
+	done
+	$(Q)cp boot/grub.cfg $(NETBOOT)/boot/grub/grub.cfg
+	$(Q)cp $(ELF) $@
+
 # A one-entry image for `make run`/`make debug`: no menu, exit=qemu.
 $(BUILD)/run.iso: $(ELF) FORCE
 	$(Q)rm -rf $(BUILD)/run-iso && mkdir -p $(BUILD)/run-iso/boot/grub
@@ -139,12 +174,12 @@ QEMU_RUN := $(QEMU) -machine pc -accel tcg,thread=multi -cpu max -smp $(SMP) -m 
 run: $(BUILD)/run.iso
 	$(Q)$(QEMU_RUN); st=$$?; echo "qemu exit status $$st"; [ $$st -eq 33 ]
 
-check: all
+check: all kunit netboot
 	$(Q)$(PYTHON) tools/runner.py --group default --keep-going --junit $(BUILD)/check.junit.xml --json $(BUILD)/check.json
 
 # Every seeded bug and every safety-matrix cell on Bochs, on three CPU
 # models (tools/bochs/scenarios.py writes them); about an hour here.
-check-bochs: all
+check-bochs: all kunit
 	$(Q)$(PYTHON) tools/runner.py --group bochs --keep-going --junit $(BUILD)/check-bochs.junit.xml --json $(BUILD)/check-bochs.json
 
 soak: all
@@ -203,6 +238,16 @@ bench: all
 	  echo "mmtorture: the bench runs under $$py, which has matplotlib for the plots"; \
 	fi; \
 	$$py tools/bench.py $(BENCH_ARGS)
+
+# LAVA (README: LAVA): the images a LAVA job boots, the jobs checked
+# against lava-common's schema, and the QEMU job run for real under
+# lava-dispatcher's lava-run; prints the LAVA test cases. Not part of
+# check. LAVA is Debian's, a module of /usr/bin/python3.
+LAVA_PYTHON ?= /usr/bin/python3
+LAVA_ARGS ?=
+lava: all
+	$(Q)sh tools/deps.sh lava
+	$(Q)$(LAVA_PYTHON) tools/lava.py run $(LAVA_ARGS)
 
 debug: $(BUILD)/run.iso
 	@echo "QEMU is halted with a gdb stub on :1234. In another terminal:"

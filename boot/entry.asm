@@ -649,7 +649,7 @@ reason_no_ext_leaf:
 reason_no_long_mode:
 	db "this CPU has no 64-bit long mode (CPUID 80000001h EDX bit 29)", 0
 ktap_head:
-	db "KTAP version 1", 13, 10, "# mmtorture ", 0
+	db 13, 10, "KTAP version 1", 13, 10, "# mmtorture ", 0
 ktap_cmdline:
 	db " cmdline: ", 0
 ktap_result:

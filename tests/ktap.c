@@ -6,7 +6,8 @@
  * called from any CPU while a case runs. Shared state:
  *   cur.failed, cur.checks: atomics
  *   per-case printed-class set and expectation: case_lock
- *   everything else: the BSP only
+ *   everything else: the BSP only, or the one CPU that closes the log
+ *   early (a hang or a panic) once the others are stopped
  */
 #include "tests/ktap.h"
 #include "arch/x86/apic.h"
@@ -17,6 +18,7 @@
 #include "kernel/atomic.h"
 #include "kernel/cmdline.h"
 #include "kernel/exit.h"
+#include "kernel/panic.h"
 #include "kernel/percpu.h"
 #include "kernel/printk.h"
 #include "kernel/prng.h"
@@ -43,11 +45,22 @@ static const char *const not_default[] = { "bench", NULL };
 static char tests_opt[512];
 CMDLINE_STR(tests, tests_opt, "comma list of suites to run (default: all but bench)");
 
+/*
+ * crash_case=SUITE/CASE: that case panics instead of running, to show how
+ * a panic in the middle of a run closes the log (panic-in-case scenario).
+ */
+static char crash_case_opt[96];
+CMDLINE_STR(crash_case, crash_case_opt,
+	    "SUITE/CASE: panic in that case instead of running it (default: none)");
+
 uint64_t global_seed;
 static bool seed_given;
 CMDLINE_U64_SET(seed, global_seed, 0, UINT64_MAX, seed_given, "PRNG seed (default from the TSC)");
 
 extern const struct ktap_suite __suites_start[], __suites_end[];
+
+static bool header_started;
+static void print_header_start(void);
 
 /* Per-case accounting of findings (kernel/report.c counts the classes). */
 static spinlock_t case_lock = SPINLOCK_INIT(LOCK_REPORT);
@@ -68,8 +81,11 @@ static struct {
 static struct {
 	unsigned int pass, fail, skip, error;
 	bool failed_outside_case;	/* (a) report_error() with no case */
+	bool plan_printed;		/* the top-level "1..N" is out */
 	unsigned int suite_index, nsuites;
-	const char *suite_name;
+	const char *suite_name;		/* until its result line is out */
+	const struct ktap_suite *suite;	/* from its "# Subtest:" line to its result */
+	unsigned int cases_done;	/* its cases' result lines printed */
 	bool suite_failed, suite_error;
 } run;
 
@@ -188,6 +204,15 @@ static long leak_snapshot_pages(void)
 	       pages_in_use(PAGE_ANON);
 }
 
+/* Is suite/name the case crash_case= names? */
+static bool is_crash_case(const char *suite, const char *name)
+{
+	size_t n = strlen(suite);
+
+	return !strncmp(crash_case_opt, suite, n) && crash_case_opt[n] == '/' &&
+	       !strcmp(crash_case_opt + n + 1, name);
+}
+
 static void run_case(unsigned int n, const struct ktap_case *c)
 {
 	long pages0, kmalloc0, rcu0;
@@ -203,6 +228,8 @@ static void run_case(unsigned int n, const struct ktap_case *c)
 		/* KTAP parsers (Linux's kunit.py) read a result named like its
 		 * suite as the suite's own result line. */
 		ktap_error("case named like its suite '%s'; rename the case", c->name);
+	else if (is_crash_case(run.suite_name, c->name))
+		panic("crash_case=%s: a deliberate panic inside the case", crash_case_opt);
 	else
 		c->run();
 
@@ -239,6 +266,7 @@ static void run_case(unsigned int n, const struct ktap_case *c)
 		run.pass++;
 	}
 	printk("    %s %u %s%s\n", res, n, c->name, directive);
+	run.cases_done = n;
 	cur.name = NULL;
 	char status[96];
 	snprintf(status, sizeof(status), "mmtorture: %s  pass %u  fail %u  skip %u  error %u",
@@ -279,6 +307,23 @@ static bool selected(const char *name)
 		p += len + (e ? 1 : 0);
 	}
 	return false;
+}
+
+/* crash_case= must name a case that runs, or it would crash nothing. */
+static void validate_crash_case_opt(void)
+{
+	if (!crash_case_opt[0])
+		return;
+	for (const struct ktap_suite *s = __suites_start; s < __suites_end; s++)
+		for (unsigned int i = 0; i < s->ncases; i++)
+			if (is_crash_case(s->name, s->cases[i].name)) {
+				if (!selected(s->name))
+					ktap_bail_out("crash_case=%s: suite '%s' is not in the run (tests=%s)",
+						      crash_case_opt, s->name, tests_opt);
+				return;
+			}
+	ktap_bail_out("crash_case=%s: no such case (SUITE/CASE, as the results name them)",
+		      crash_case_opt);
 }
 
 static void validate_tests_opt(void)
@@ -324,11 +369,13 @@ void ktap_run(void)
 	unsigned int n = 0;
 
 	validate_tests_opt();
+	validate_crash_case_opt();
 	for (const char *const *s = suite_order; *s; s++)
 		if (find_suite(*s, strlen(*s)) && selected(*s))
 			n++;
 	run.nsuites = n;
 	printk("1..%u\n", n);
+	run.plan_printed = true;
 	for (const char *const *s = suite_order; *s; s++) {
 		const struct ktap_suite *suite = find_suite(*s, strlen(*s));
 		char why[160];
@@ -341,42 +388,109 @@ void ktap_run(void)
 		if (suite->available && !suite->available(why, sizeof(why))) {
 			printk("ok %u %s # SKIP %s\n", run.suite_index, suite->name, why);
 			run.skip++;
+			run.suite_name = NULL;
 			continue;
 		}
 		printk("    KTAP version 1\n");
 		printk("    # Subtest: %s\n", suite->name);
 		printk("    1..%u\n", suite->ncases);
+		run.suite = suite;
+		run.cases_done = 0;
 		for (unsigned int i = 0; i < suite->ncases; i++)
 			run_case(i + 1, &suite->cases[i]);
 		finish_suite();
+		run.suite = NULL;
+		run.suite_name = NULL;
 	}
-	run.suite_name = NULL;
 	print_totals_and_exit();
 	__builtin_unreachable();
 }
 
-__attribute__((noreturn)) static void ktap_abort_run(const char *class)
+/* How a run that stops early reports the case it stopped in. */
+enum stop_verdict {
+	STOP_FAILS_CASE,	/* a hang or panic: the code under test failed */
+	STOP_ERRORS_CASE,	/* a bail-out: the run could not go on */
+};
+
+/*
+ * Every planned test owes a result line, also when the run stops before
+ * its end (a bail-out, a hang, a panic), so that a KTAP parser (Linux's
+ * kunit.py among them) reads a whole document whose counts are the
+ * totals:
+ *
+ *   before the plan          "1..1", "not ok 1 boot # ERROR <why>"
+ *   the running case         "not ok N case # <why>" (a FAILURE), or
+ *                            "not ok N case # ERROR <why>" for a bail-out
+ *   the cases and suites     "not ok N name # ERROR not run: <why>"
+ *   that did not run
+ *
+ * kunit.py (6.1) has no ERROR directive and counts those lines as
+ * failures: its "failed" is our fail + error. Called on one CPU with the
+ * others stopped or halting.
+ */
+static void close_results_early(const char *why, enum stop_verdict how)
 {
+	print_header_start();
+	if (!run.plan_printed) {
+		printk("1..1\n");
+		printk("not ok 1 boot # ERROR %s\n", why);
+		run.plan_printed = true;
+		run.error++;
+		return;
+	}
 	if (cur.name) {
-		printk("    not ok %u %s # %s: the run stops here\n", cur.index, cur.name, class);
-		run.fail++;
+		printk("    not ok %u %s # %s%s\n", cur.index, cur.name,
+		       how == STOP_ERRORS_CASE ? "ERROR " : "", why);
+		if (how == STOP_ERRORS_CASE)
+			run.error++;
+		else
+			run.fail++;
+		run.cases_done = cur.index;
 		cur.name = NULL;
 	}
-	if (run.suite_name)
+	if (run.suite) {
+		for (unsigned int i = run.cases_done; i < run.suite->ncases; i++) {
+			printk("    not ok %u %s # ERROR not run: %s\n", i + 1, run.suite->cases[i].name,
+			       why);
+			run.error++;
+		}
 		printk("not ok %u %s\n", run.suite_index, run.suite_name);
-	else
-		run.fail++;
+	} else if (run.suite_name) {
+		/* Stopped in its available() check: no case was listed. */
+		printk("not ok %u %s # ERROR not run: %s\n", run.suite_index, run.suite_name, why);
+		run.error++;
+	}
+	run.suite = NULL;
+	run.suite_name = NULL;
+
+	unsigned int n = 0;
+	for (const char *const *s = suite_order; *s; s++) {
+		if (!find_suite(*s, strlen(*s)) || !selected(*s) || ++n <= run.suite_index)
+			continue;
+		printk("not ok %u %s # ERROR not run: %s\n", n, *s, why);
+		run.error++;
+	}
+}
+
+/* A CPU hung (reported already): fail the running case and end the run. */
+__attribute__((noreturn)) static void ktap_abort_run(const char *class)
+{
+	char why[64];
+
+	snprintf(why, sizeof(why), "%s: the run stops here", class);
+	close_results_early(why, STOP_FAILS_CASE);
 	print_totals_and_exit();
 	__builtin_unreachable();
 }
 
+/* After the panic dumps: close the results; the caller exits. */
 static void ktap_finish_panic(const char *msg)
 {
-	if (cur.name)
-		printk("    not ok %u %s # panic: %s\n", cur.index, cur.name, msg);
-	if (run.suite_name)
-		printk("not ok %u %s\n", run.suite_index, run.suite_name);
-	printk("# Totals: pass:%u fail:%u skip:%u error:%u\n", run.pass, run.fail + 1, run.skip,
+	char why[300];
+
+	snprintf(why, sizeof(why), "panic: %s", msg);
+	close_results_early(why, STOP_FAILS_CASE);
+	printk("# Totals: pass:%u fail:%u skip:%u error:%u\n", run.pass, run.fail, run.skip,
 	       run.error);
 	printk("--- End of test: FAILURE\n");
 }
@@ -387,14 +501,17 @@ const struct report_sink ktap_report_sink = {
 	.panic_finish = ktap_finish_panic,
 };
 
-static bool header_started;
-
+/*
+ * The first line starts a line of its own: the firmware or the boot
+ * loader may have left text or a carriage return in front of it, which
+ * kunit.py would take as a prefix and cut from every later line.
+ */
 static void print_header_start(void)
 {
 	if (header_started)
 		return;
 	header_started = true;
-	printk("KTAP version 1\n");
+	printk("\nKTAP version 1\n");
 	printk("# mmtorture %s cmdline: %s\n", kernel_version, boot_info.cmdline);
 }
 
@@ -406,9 +523,9 @@ void ktap_bail_out(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	print_header_start();
-	printk("Bail out! %s\n", msg);
-	kernel_exit(EXIT_ERROR_CODE);
+	close_results_early(msg, STOP_ERRORS_CASE);
+	print_totals_and_exit();
+	__builtin_unreachable();
 }
 
 /*

@@ -69,13 +69,16 @@ bool ktap_case_failed(void);
 
 /* Validate tests= and run the selected suites; never returns. */
 __attribute__((noreturn)) void ktap_run(void);
-/* Print the header's first lines and "Bail out!", exit with the error
- * code. */
+/* The run cannot go on (bad input, a machine it cannot run on): close
+ * the KTAP document with the reason as an ERROR result (see
+ * close_results_early() in ktap.c), print the totals and exit with the
+ * error code. */
 __attribute__((noreturn, format(printf, 1, 2))) void ktap_bail_out(const char *fmt, ...);
 /*
  * The run's report sink, for report_set_sink() at boot: a finding fails
- * the running case; a hang fails it and its suite and ends the run with
- * totals and the FAILURE sentinel; a panic closes the log the same way.
+ * the running case; a hang fails it and its suite, lists the cases and
+ * suites that did not run as ERROR, and ends the run with totals and the
+ * FAILURE sentinel; a panic closes the log the same way.
  */
 struct report_sink;
 extern const struct report_sink ktap_report_sink;

@@ -5,6 +5,137 @@
 # POSIX sh: the Makefile runs it with sh, which is dash on Debian.
 set -u
 
+# The lock timeout covers an apt that is already running (unattended
+# upgrades on a fresh machine); -o Dpkg::Use-Pty=0 keeps progress bars
+# out of CI logs.
+apt_opts="-o DPkg::Lock::Timeout=600 -o Dpkg::Use-Pty=0"
+
+# Linux's KTAP parser, tools/testing/kunit of a Linux source tree, taken
+# from Debian's linux-source tarball into DIR/tools/testing/kunit (the
+# runner checks every log with its kunit.py, which insists on living at
+# that path of a tree). Optional: without it the runner says how to get it
+# and goes on, so a missing package is installed as root and otherwise
+# only named.
+kunit_tarball() {
+	ls /usr/src/linux-source-*.tar.xz 2>/dev/null | sort -V | tail -n 1
+}
+
+setup_kunit() {
+	dir=$1
+	[ -f "$dir/tools/testing/kunit/kunit.py" ] && return 0
+	tarball=$(kunit_tarball)
+	if [ -z "$tarball" ] || ! command -v xz >/dev/null 2>&1; then
+		if [ "$(id -u 2>/dev/null)" != 0 ]; then
+			echo "mmtorture: Linux's kunit.py (Debian package linux-source) is missing, so the" \
+				"logs are not checked with it; to check them: sudo apt-get install -y linux-source xz-utils && make kunit" >&2
+			return 0
+		fi
+		echo "mmtorture: installing linux-source for Linux's KTAP parser (kunit.py)"
+		export DEBIAN_FRONTEND=noninteractive
+		# shellcheck disable=SC2086
+		apt-get $apt_opts -qq update || echo "mmtorture: apt-get update failed; trying the install anyway" >&2
+		# shellcheck disable=SC2086
+		if ! apt-get $apt_opts -qq install -y --no-install-recommends linux-source xz-utils; then
+			echo "mmtorture: apt-get install linux-source failed; the logs are not checked with kunit.py" >&2
+			return 0
+		fi
+		tarball=$(kunit_tarball)
+	fi
+	if [ -z "$tarball" ]; then
+		echo "mmtorture: linux-source installed no /usr/src/linux-source-*.tar.xz" >&2
+		return 1
+	fi
+	# The tarball's top directory is linux-source-X.Y, which becomes $dir.
+	top=$(basename "$tarball" .tar.xz)
+	echo "mmtorture: extracting $top/tools/testing/kunit into $dir"
+	rm -rf "$dir.tmp" && mkdir -p "$dir.tmp" || return 1
+	if ! tar -xJf "$tarball" -C "$dir.tmp" --strip-components=1 "$top/tools/testing/kunit"; then
+		echo "mmtorture: could not extract kunit from $tarball" >&2
+		rm -rf "$dir.tmp"
+		return 1
+	fi
+	echo "$tarball" > "$dir.tmp/SOURCE"
+	rm -rf "$dir" && mv "$dir.tmp" "$dir"
+}
+
+# LAVA's dispatcher (lava-run), its job schema (lava-common) and the
+# client that submits jobs to a lab (lavacli), for make lava; installed as
+# root, else the line is printed and make lava stops.
+setup_lava() {
+	command -v lava-run >/dev/null 2>&1 && command -v lavacli >/dev/null 2>&1 &&
+		[ -d /usr/lib/python3/dist-packages/lava_common ] && return 0
+	if [ "$(id -u 2>/dev/null)" != 0 ]; then
+		echo "mmtorture: make lava needs LAVA; run: sudo apt-get install -y --no-install-recommends" \
+			"lava-dispatcher lava-common lavacli" >&2
+		return 1
+	fi
+	echo "mmtorture: installing lava-dispatcher lava-common lavacli"
+	export DEBIAN_FRONTEND=noninteractive
+	# shellcheck disable=SC2086
+	apt-get $apt_opts -qq update || echo "mmtorture: apt-get update failed; trying the install anyway" >&2
+	# shellcheck disable=SC2086
+	apt-get $apt_opts -qq install -y --no-install-recommends lava-dispatcher lava-common lavacli
+}
+
+# A newer QEMU beside the system's, for the scenarios that need one
+# (README: QEMU versions): qemu-system-x86 from Debian's bookworm-backports,
+# fetched with apt under a private state in DIR (its own source list and
+# package lists), so the system's apt sources and its QEMU stay as they
+# are; unpacked into DIR/root and started through the wrapper
+# DIR/qemu-system-x86_64. Asked for with make deps QEMU=backports.
+setup_qemu_backports() {
+	dir=$1
+	[ -x "$dir/qemu-system-x86_64" ] && return 0
+	suite=${QEMU_BACKPORTS_SUITE:-bookworm-backports}
+	mkdir -p "$dir" && dir=$(cd "$dir" && pwd) || return 1
+	mkdir -p "$dir/apt/state/lists/partial" "$dir/apt/cache/archives/partial" "$dir/apt/sources.list.d" \
+		"$dir/debs" || return 1
+	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite main" \
+		> "$dir/apt/sources.list"
+	private="-o Dir::Etc::SourceList=$dir/apt/sources.list -o Dir::Etc::SourceParts=$dir/apt/sources.list.d
+		-o Dir::State=$dir/apt/state -o Dir::State::Lists=$dir/apt/state/lists
+		-o Dir::Cache=$dir/apt/cache -o Dir::State::status=/var/lib/dpkg/status
+		-o Debug::NoLocking=1 -o APT::Sandbox::User=root"
+	echo "mmtorture: fetching qemu-system-x86 from $suite into $dir (the system's apt sources are not changed)"
+	# shellcheck disable=SC2086
+	apt-get $private -qq update || { echo "mmtorture: apt-get update of $suite failed" >&2; return 1; }
+	# shellcheck disable=SC2086
+	(cd "$dir/debs" && rm -f ./*.deb && apt-get $private -qq download qemu-system-x86 qemu-system-common \
+		qemu-system-data) || { echo "mmtorture: could not download QEMU from $suite" >&2; return 1; }
+	rm -rf "$dir/root"
+	for deb in "$dir"/debs/*.deb; do
+		dpkg-deb -x "$deb" "$dir/root" || return 1
+	done
+	missing_libs=$(ldd "$dir/root/usr/bin/qemu-system-x86_64" | awk '/not found/ { print $1 }')
+	if [ -n "$missing_libs" ]; then
+		echo "mmtorture: the $suite QEMU needs libraries this system lacks: $missing_libs" >&2
+		return 1
+	fi
+	# Its own firmware and option ROMs (-L); the system's QEMU modules
+	# (display, audio) do not load into it, which it says and goes on.
+	cat > "$dir/qemu-system-x86_64" <<-WRAPPER
+	#!/bin/sh
+	exec "$dir/root/usr/bin/qemu-system-x86_64" -L "$dir/root/usr/share/qemu" "\$@"
+	WRAPPER
+	chmod +x "$dir/qemu-system-x86_64"
+	"$dir/qemu-system-x86_64" --version | head -n 1
+}
+
+if [ "${1:-}" = qemu-backports ]; then
+	setup_qemu_backports "${2:?usage: tools/deps.sh qemu-backports DIR}"
+	exit
+fi
+
+if [ "${1:-}" = lava ]; then
+	setup_lava
+	exit
+fi
+
+if [ "${1:-}" = kunit ]; then
+	setup_kunit "${2:?usage: tools/deps.sh kunit DIR}"
+	exit
+fi
+
 missing=""
 
 want_pkg() {
@@ -60,10 +191,6 @@ fi
 
 echo "mmtorture: installing missing host packages: $missing"
 export DEBIAN_FRONTEND=noninteractive
-# The lock timeout covers an apt that is already running (unattended
-# upgrades on a fresh machine); -o Dpkg::Use-Pty=0 keeps progress bars
-# out of CI logs.
-apt_opts="-o DPkg::Lock::Timeout=600 -o Dpkg::Use-Pty=0"
 # A failed update is not fatal by itself: the lists on the machine may
 # still be enough for the install below, which decides.
 # shellcheck disable=SC2086

@@ -10,6 +10,7 @@ import threading
 import time
 
 from .emulators import emulator_for
+from .netboot import TFTP_ROOT
 
 # QEMU's -kernel cannot load multiboot2, so every run boots a GRUB rescue
 # ISO of its own with the scenario's command line.  all_video as in
@@ -144,9 +145,14 @@ def make_iso(procs, elf, cmdline, run_dir, note):
 
 
 def remove_iso(run_dir):
-    """~20 MB per run adds up quickly with --seeds."""
+    """~20 MB per run adds up quickly with --seeds (the TFTP root of a net
+    boot goes the same way)."""
     shutil.rmtree(os.path.join(run_dir, ISO_ROOT), ignore_errors=True)
-    os.unlink(os.path.join(run_dir, ISO))
+    shutil.rmtree(os.path.join(run_dir, TFTP_ROOT), ignore_errors=True)
+    try:
+        os.unlink(os.path.join(run_dir, ISO))
+    except FileNotFoundError:
+        pass
 
 
 def boot(procs, emu, scn, cmd, run_dir):

@@ -19,6 +19,9 @@ from .common import (DEFAULT_ELF, DEFAULT_OUT, DEFAULT_SCENARIO_DIR, UsageError,
                      interrupt_on_signals)
 from .emulators import emulator_for
 from .emulators.bochs import adapt as bochs_adapt
+from .emulators.qemu import set_x2apic_qemu
+from .kunit import find_kunit
+from .netboot import missing_net_image
 from .report import list_scenarios, print_detection_stats, print_failed_logs, print_table, summary_line
 from .results import write_json, write_junit
 from .runs import make_jobs, run_all
@@ -59,6 +62,15 @@ def parse_args(argv):
     ap.add_argument("--junit", metavar="FILE",
                     help="also write the results as JUnit XML (a testsuite per run, a testcase per KTAP case)")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    ap.add_argument("--kunit", metavar="PATH",
+                    help="Linux's kunit.py (or its directory) to check every log with (default: "
+                         "build/kunit/tools/testing/kunit/kunit.py, made by 'make kunit')")
+    ap.add_argument("--qemu-x2apic", metavar="PATH",
+                    help="QEMU for the scenarios that need TCG x2APIC (needs = tcg-x2apic; default: "
+                         "build/qemu-backports/qemu-system-x86_64 from 'make deps QEMU=backports' when "
+                         "there, else the system's; a QEMU without it makes them skip)")
+    ap.add_argument("--no-kunit", action="store_true",
+                    help="do not check the logs with Linux's kunit.py (the runner's own count check stays)")
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="show commands and timings; print failing logs")
     opts = ap.parse_args(argv)
@@ -81,6 +93,10 @@ def check_host(chosen, elf, out):
     for tool in tools:
         if shutil.which(tool) is None:
             raise UsageError("%s not found; run tools/deps.sh" % tool)
+    for firmware in sorted({s.firmware for s in chosen if s.boot == "net"}):
+        problem = missing_net_image(firmware)
+        if problem:
+            raise UsageError(problem)
     check = subprocess.run(["grub-file", "--is-x86-multiboot2", elf],
                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if check.returncode != 0:
@@ -105,6 +121,21 @@ def main(argv=None):
         if opts.emulator == "bochs":
             chosen = [bochs_adapt(s, opts.cpu) for s in chosen]
         check_host(chosen, opts.elf, opts.out)
+        if opts.qemu_x2apic:
+            if shutil.which(opts.qemu_x2apic) is None:
+                raise UsageError("--qemu-x2apic %s: no such program" % opts.qemu_x2apic)
+            set_x2apic_qemu(os.path.abspath(opts.qemu_x2apic) if os.path.exists(opts.qemu_x2apic)
+                            else opts.qemu_x2apic)
+        if opts.kunit and opts.no_kunit:
+            raise UsageError("--kunit and --no-kunit exclude each other")
+        kunit_note = ""
+        if opts.no_kunit:
+            opts.kunit = None
+        else:
+            try:
+                opts.kunit, kunit_note = find_kunit(opts.kunit)
+            except FileNotFoundError as e:
+                raise UsageError("--kunit %s" % e)
     except UsageError as e:
         print("runner: error: %s" % e, file=sys.stderr)
         return 2
@@ -117,6 +148,10 @@ def main(argv=None):
         opts.keep_going = True
 
     interrupt_on_signals()
+    if kunit_note:
+        print("runner: note: " + kunit_note, flush=True)
+    elif opts.kunit:
+        print("every log is checked with %s" % display_path(opts.kunit.path), flush=True)
     print("running %d scenario run%s, %d at a time; logs in %s" % (
         len(jobs), "" if len(jobs) == 1 else "s", min(opts.jobs, len(jobs)), display_path(opts.out)), flush=True)
     try:
@@ -135,5 +170,7 @@ def main(argv=None):
         write_json(results, opts.json)
     line, failed = summary_line(results)
     print()
+    if kunit_note:
+        print("runner: note: " + kunit_note)
     print(line, flush=True)
     return 1 if failed else 0

@@ -7,11 +7,14 @@ import os
 import queue
 import shlex
 import shutil
+import subprocess
 import threading
 import traceback
 
 from . import machine
 from .common import read_text
+from .kunit import count_problems
+from .netboot import make_tftp_root
 from .emulators import emulator_for
 from .ktap import (ANSI_RE, FAILED, HOSTERR, PANIC, SKIP, SKIPPED, TIMEOUT,
                    parse_ktap, verdict)
@@ -46,6 +49,8 @@ class RunResult:
         self.problems = []
         self.detect = None
         self.rep = None         # the parsed KTAP log
+        self.kunit = None       # kunit.KunitResult when Linux's parser read the log
+        self.count_problems = []  # where the parsers and the totals disagree
 
     def host_error(self, reason, problems=()):
         self.result, self.reason = HOSTERR, reason
@@ -76,15 +81,28 @@ def run_job(job, opts, procs, note):
     scn = job.scn
     emu = emulator_for(scn)
     why = emu.unusable(scn)
-    if why:
-        res.result, res.reason, res.verdict = SKIP, why, SKIPPED
-        return res
-
     run_dir = res.dir = os.path.join(opts.out, job.name)
     shutil.rmtree(run_dir, ignore_errors=True)
+    if why:
+        os.makedirs(run_dir, exist_ok=True)
+        res.result, res.reason, res.verdict = SKIP, why, SKIPPED
+        res.log = emu.serial_log(run_dir)
+        write_skip_ktap(res.log, job.name, why)
+        check_counts(res, opts)
+        write_record(res)
+        return res
+
     try:
-        iso = machine.make_iso(procs, opts.elf, machine.build_cmdline(scn, job.seed), run_dir, note)
-        cmd = emu.prepare(scn, run_dir, iso)
+        cmdline = machine.build_cmdline(scn, job.seed)
+        if scn.boot == "net":
+            os.makedirs(run_dir)
+            try:
+                media = make_tftp_root(opts.elf, machine.GRUB_CFG % cmdline, run_dir, scn.firmware)
+            except OSError as e:
+                raise machine.HostError("cannot make the TFTP root: %s" % e)
+        else:
+            media = machine.make_iso(procs, opts.elf, cmdline, run_dir, note)
+        cmd = emu.prepare(scn, run_dir, media)
         with open(os.path.join(run_dir, "cmd.txt"), "w") as f:
             f.write(shlex.join(cmd) + "\n")
         note("  %s: %s" % (job.name, shlex.join(cmd)))
@@ -103,6 +121,10 @@ def run_job(job, opts, procs, note):
         res.result, res.reason = emu.outcome(scn, res.status, rep, text, read_text(res.stderr))
 
     res.verdict, res.why = verdict(scn, res.result, ANSI_RE.sub("", text), res.reason)
+    if res.verdict == SKIPPED and not text.strip():
+        write_skip_ktap(res.log, job.name, res.reason)
+        res.rep = None  # check_counts() reads the new log
+    check_counts(res, opts)
     if res.verdict != FAILED and not opts.keep_iso:
         # A run that went as expected is not going to be rebooted by hand.
         machine.remove_iso(run_dir)
@@ -112,7 +134,7 @@ def run_job(job, opts, procs, note):
     if rep.detects:
         res.detect = rep.detects[0][1]
     if res.verdict == FAILED:
-        res.problems = rep.problem_lines(6)
+        res.problems = rep.problem_lines(6) + res.count_problems
     if (res.verdict == FAILED or res.result == PANIC) and text:
         res.sym_log = os.path.join(run_dir, "serial.sym.log")
         with open(res.sym_log, "w") as f:
@@ -124,12 +146,48 @@ def run_job(job, opts, procs, note):
     return res
 
 
+def write_skip_ktap(path, name, reason):
+    """A run the host could not boot leaves no kernel log.  Its log is then
+    this KTAP document, which says so and reads like the kernel's own: one
+    skipped test named after the run, totals and the last line."""
+    reason = " ".join(reason.split()) or "the host cannot boot this scenario"
+    with open(path, "w") as f:
+        f.write("KTAP version 1\n"
+                "# mmtorture runner: the kernel did not run; this log is the runner's\n"
+                "1..1\n"
+                "ok 1 %s # SKIP %s\n"
+                "# Totals: pass:0 fail:0 skip:1 error:0\n"
+                "--- End of test: SUCCESS\n" % (name.replace("#", "_"), reason))
+
+
+def check_counts(res, opts):
+    """Linux's parser (when the runner has one, opts.kunit) reads the log
+    as a user would, and the runner's parser, kunit.py and the log's totals
+    must agree (kunit.py's rules).  A run that went as expected fails when
+    they do not."""
+    kunit = getattr(opts, "kunit", None)
+    if not res.log or not os.path.isfile(res.log):
+        return
+    if kunit is not None:
+        try:
+            res.kunit = kunit.parse(res.log)
+        except (OSError, subprocess.SubprocessError) as e:
+            res.count_problems.append("kunit.py could not be run: %s" % e)
+    rep = res.rep if res.rep is not None else parse_ktap(read_text(res.log))
+    res.count_problems += count_problems(rep, res.kunit)
+    if res.count_problems and res.verdict != FAILED:
+        res.verdict, res.why = FAILED, res.count_problems[0]
+        res.problems = res.count_problems[1:]
+
+
 def write_record(res):
     record = {
         "name": res.name, "scenario": res.scn.name, "seed": res.job.seed,
         "expect": res.scn.expect, "result": res.result, "reason": res.reason,
         "verdict": res.verdict, "why": res.why, "status": res.status,
         "seconds": round(res.seconds, 3), "detect_seconds": res.detect,
+        "kunit": res.kunit.counts if res.kunit is not None else None,
+        "count_problems": res.count_problems,
     }
     try:
         with open(os.path.join(res.dir, "result.json"), "w") as f:

@@ -46,6 +46,8 @@ class Scenario:
         self.machine_opts = ""
         self.serial = "com1"
         self.spcr = None
+        self.boot = "cdrom"
+        self.needs = ""
 
 
 def _choice(*allowed):
@@ -131,6 +133,12 @@ SCENARIO_KEYS = {
     # An ACPI SPCR table for the guest (tools/mkspcr.py), e.g. io:0x2f8.
     "spcr": _spcr,
     "firmware": _choice("bios", "uefi"),
+    # What the firmware boots: the run's GRUB ISO (cdrom), or GRUB's network
+    # image from `make netboot` over the emulator's TFTP server (net).
+    "boot": _choice("cdrom", "net"),
+    # What the emulator must offer beyond QEMU 7.2: tcg-x2apic boots with
+    # a QEMU whose TCG has x2APIC (the runner finds one or skips the run).
+    "needs": _choice("tcg-x2apic"),
     "cpu": _pattern(r"^[A-Za-z0-9][A-Za-z0-9_.+,=-]*$", "-cpu model"),
     "smp": _pattern(r"^(?:[1-9][0-9]*|cpus=[1-9][0-9]*)(?:,[a-z_-]+=[0-9]+)*$", "-smp argument"),
     "memory": _pattern(r"^(?:size=)?[1-9][0-9]*[KMGTkmgt]?(?:,[a-z_-]+=[0-9A-Za-z]+)*$", "-m argument"),

@@ -31,6 +31,9 @@ class BenchLogTest(RunDirs, unittest.TestCase):
         assert run.state == PASS and run.broken and "no bench lines" in run.problem()
         run, _ = self.fake_run("KTAP version 1\nBail out! unknown suite 'bench'\n")
         assert run.state == ERROR and run.broken
+        run, _ = self.fake_run("\nKTAP version 1\n1..1\nnot ok 1 boot # ERROR unknown suite 'bench'\n"
+                               "# Totals: pass:0 fail:0 skip:0 error:1\n--- End of test: FAILURE\n")
+        assert run.state == ERROR and run.broken and "unknown suite" in run.reason, run.reason
         run, tmp = self.fake_run("KTAP version 1\n")
         with open(os.path.join(tmp, "s", "result.json"), "w") as f:
             json.dump({"result": "SKIP", "verdict": "skipped", "reason": "/dev/kvm: No such file"}, f)

@@ -187,6 +187,19 @@ class KtapTest(unittest.TestCase):
         scn = parse_scenario("x", "expect = error\nexpect_log = nomatch\n")
         assert verdict(scn, res, SAMPLE_BAIL)[0] == FAILED
 
+    def test_bail_out_as_error_result(self):
+        # The kernel's bail-out since KTAP has no 'Bail out!': a plan of one
+        # and an ERROR result, which classify() reads as the reason.
+        log = ("\nKTAP version 1\n# mmtorture 0.1.0 cmdline: tests=boot bogus=1 exit=qemu\n1..1\n"
+               "not ok 1 boot # ERROR unknown option 'bogus=1'\n"
+               "# Totals: pass:0 fail:0 skip:0 error:1\n--- End of test: FAILURE\n")
+        rep = parse_ktap(log)
+        assert rep.anomalies == [] and rep.counts() == rep.totals, (rep.anomalies, rep.counts())
+        res, why = classify(37, rep)
+        assert (res, why) == (ERROR, "not ok boot # ERROR unknown option 'bogus=1'"), why
+        scn = parse_scenario("x", 'expect = error\nexpect_log = "^not ok 1 boot # ERROR .*bogus"\n')
+        assert verdict(scn, res, log) == (OK, "")
+
     def test_panic_without_sentinel(self):
         rep = parse_ktap(SAMPLE_PANIC)
         assert rep.sentinel is None

@@ -1,15 +1,18 @@
 """Machine launch: the QEMU command line, its ACPI table, how a QEMU run
 ends and is read, and the emulator interface's default wait."""
 
+import os
 import subprocess
 import sys
+import tempfile
 import unittest
 
-from mmtorture.common import mkspcr
+from mmtorture.common import UsageError, mkspcr
 from mmtorture.emulators import EMULATORS, emulator_for
 from mmtorture.emulators.base import Emulator
-from mmtorture.emulators.qemu import Qemu, qemu_command
+from mmtorture.emulators.qemu import Qemu, qemu_binary, qemu_command, set_x2apic_qemu
 from mmtorture.ktap import CRASH, HOSTERR, PASS, SKIP, parse_ktap
+from mmtorture.netboot import make_tftp_root, missing_net_image
 from mmtorture.scenario import parse_scenario
 
 PASSING_LOG = "KTAP version 1\n1..1\nok 1 boot\n--- End of test: SUCCESS\n"
@@ -38,6 +41,73 @@ class QemuCommandTest(unittest.TestCase):
         table = mkspcr().build_spcr(mkspcr().parse_spec(scn.spcr))
         assert table[:4] == b"SPCR" and len(table) == 80 and sum(table) & 0xff == 0
         assert table[40:42] == bytes([1, 8]) and table[58] == 3
+
+    def test_net_boot(self):
+        def boot_args(text):
+            cmd = qemu_command(parse_scenario("n", text), "/r", "/r/tftp", "/r/OVMF_VARS.fd")
+            return cmd
+        bios = boot_args("boot = net\n")
+        assert "-cdrom" not in bios and "-boot" not in bios, bios
+        assert bios[bios.index("-netdev") + 1] == "user,id=net0,tftp=/r/tftp,bootfile=/boot/grub/i386-pc/core.0"
+        assert bios[bios.index("-device", bios.index("-netdev")) + 1] == "e1000,netdev=net0,bootindex=0"
+        uefi = boot_args("boot = net\nfirmware = uefi\n")
+        assert uefi[uefi.index("-netdev") + 1].endswith(",bootfile=/boot/grub/x86_64-efi/core.efi")
+        cdrom = boot_args("")
+        assert cdrom[cdrom.index("-cdrom") + 1] == "/r/tftp" and "-netdev" not in cdrom
+        with self.assertRaisesRegex(UsageError, "boot = net: the Bochs machine has cdrom only"):
+            parse_scenario("b", "emulator = bochs\ncpu = corei7_icelake_u\nboot = net\n")
+        with self.assertRaisesRegex(UsageError, "must be one of: cdrom, net"):
+            parse_scenario("b", "boot = usb\n")
+
+    def test_tftp_root(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            tree, run = os.path.join(tmp, "netboot"), os.path.join(tmp, "run")
+            elf = os.path.join(tmp, "k.elf")
+            for path in (elf, os.path.join(tree, "boot", "grub", "i386-pc", "core.0"),
+                         os.path.join(tree, "boot", "grub", "i386-pc", "normal.mod")):
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "w") as f:
+                    f.write(path)
+            assert "make netboot" in missing_net_image("uefi", tree)
+            with self.assertRaises(FileNotFoundError):
+                make_tftp_root(elf, "cfg", run, "uefi", tree)
+            root = make_tftp_root(elf, "multiboot2 /boot/mmtorture.elf x\n", run, "bios", tree)
+            assert root == os.path.join(run, "tftp")
+            assert sorted(os.listdir(os.path.join(root, "boot", "grub", "i386-pc"))) == ["core.0", "normal.mod"]
+            with open(os.path.join(root, "boot", "grub", "grub.cfg")) as f:
+                assert f.read() == "multiboot2 /boot/mmtorture.elf x\n"
+            assert os.path.isfile(os.path.join(root, "boot", "mmtorture.elf"))
+
+    def test_tcg_x2apic_needs_a_qemu_that_has_it(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            def fake(name, body):
+                path = os.path.join(tmp, name)
+                with open(path, "w") as f:
+                    f.write("#!/bin/sh\ncat > /dev/null\n" + body)
+                os.chmod(path, 0o755)
+                return path
+            old = fake("qemu-7.2", "echo 'qemu-system-x86_64: warning: TCG lacks x2apic' >&2\n"
+                                   "echo 'qemu-system-x86_64: TCG does not support requested features' >&2\nexit 1\n")
+            new = fake("qemu-10", "case \"$*\" in *max,+x2apic,enforce*-qmp\\ stdio*) exit 0;; esac\n"
+                                  "case \"$*\" in *-qmp*) exit 0;; esac\nexit 3\n")
+            scn = parse_scenario("x", "needs = tcg-x2apic\n")
+            plain = parse_scenario("p", "")
+            try:
+                set_x2apic_qemu(old)
+                binary, why = qemu_binary(scn)
+                assert binary is None and "make deps QEMU=backports" in why, why
+                assert why.endswith("%s: TCG does not support requested features" % old), why
+                assert Qemu().unusable(scn) == why
+                assert qemu_binary(plain) == ("qemu-system-x86_64", None)
+                set_x2apic_qemu(new)
+                assert qemu_binary(scn) == (new, None)
+                assert Qemu().unusable(scn) is None
+                cmd = qemu_command(scn, "/r", "/r/boot.iso", None, binary=new)
+                assert cmd[0] == new
+            finally:
+                set_x2apic_qemu(None)
+        with self.assertRaisesRegex(UsageError, "needs are QEMU's"):
+            parse_scenario("b", "emulator = bochs\ncpu = corei7_icelake_u\nneeds = tcg-x2apic\n")
 
 
 class QemuOutcomeTest(unittest.TestCase):

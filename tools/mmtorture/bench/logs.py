@@ -144,7 +144,11 @@ def judge_log(text):
         return PASS, ""
     if rep.sentinel == "FAILURE":
         lines = rep.problem_lines(1)
-        return FAIL, lines[0] if lines else ""
+        counts = rep.counts()
+        # Only ERROR results (a bail-out: 'not ok 1 boot # ERROR ...'):
+        # the run could not test anything.
+        state = ERROR if counts["error"] and not counts["fail"] else FAIL
+        return state, lines[0] if lines else ""
     if rep.bails:
         return ERROR, "Bail out! " + rep.bails[0][1]
     return INCOMPLETE, "the log does not end with '--- End of test'"

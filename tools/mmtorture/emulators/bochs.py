@@ -105,8 +105,8 @@ def adapt(scn, cpu=None):
         memory_mib(scn.memory)
     except ValueError:
         b.memory = "512M"
-    b.machine, b.firmware, b.serial, b.accel = "pc", "bios", "com1", "tcg"
-    b.spcr, b.qemu_extra, b.machine_opts = None, [], ""
+    b.machine, b.firmware, b.serial, b.accel, b.boot = "pc", "bios", "com1", "tcg", "cdrom"
+    b.spcr, b.qemu_extra, b.machine_opts, b.needs = None, [], "", ""
     if scn.emulator != "bochs":
         b.timeout = max(scn.timeout * 20, 600.0)
     return b
@@ -125,11 +125,12 @@ class Bochs(Emulator):
             raise ValueError("cpu = max is QEMU's; name a Bochs model (bochs-bin -help cpu), e.g. "
                              + DEFAULT_CPU)
         for key, value, default in (("machine", scn.machine, "pc"), ("firmware", scn.firmware, "bios"),
-                                    ("serial", scn.serial, "com1"), ("accel", scn.accel, "tcg")):
+                                    ("serial", scn.serial, "com1"), ("accel", scn.accel, "tcg"),
+                                    ("boot", scn.boot, "cdrom")):
             if value != default:
                 raise ValueError("%s = %s: the Bochs machine has %s only" % (key, value, default))
-        if scn.spcr or scn.qemu_extra or scn.machine_opts:
-            raise ValueError("spcr, qemu_extra and machine_opts are QEMU's")
+        if scn.spcr or scn.qemu_extra or scn.machine_opts or scn.needs:
+            raise ValueError("spcr, qemu_extra, machine_opts and needs are QEMU's")
 
     def prepare(self, scn, run_dir, iso):
         with open(TEMPLATE) as f:

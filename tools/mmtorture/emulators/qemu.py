@@ -7,10 +7,12 @@ import fcntl
 import os
 import re
 import shutil
+import subprocess
 import threading
 
-from ..common import mkspcr
+from ..common import ROOT, mkspcr
 from ..ktap import HOSTERR, KERNEL_STATUSES, SKIP, classify
+from ..netboot import net_image
 from .base import Emulator
 
 QEMU = "qemu-system-x86_64"
@@ -23,6 +25,60 @@ KVM_START_FAILURE_RE = re.compile(
 
 _kvm_lock = threading.Lock()
 _kvm_state = None
+
+# A newer QEMU beside the system's, for scenarios whose TCG needs x2APIC
+# (`needs = tcg-x2apic`): make deps QEMU=backports puts bookworm-backports'
+# QEMU here, --qemu-x2apic names another.
+BACKPORTS_QEMU = os.path.join(ROOT, "build", "qemu-backports", "qemu-system-x86_64")
+NEEDS_HINT = "make deps QEMU=backports, or tools/runner.py --qemu-x2apic PATH"
+_x2apic_lock = threading.Lock()
+_x2apic_given = [None]
+_x2apic_probes = {}     # binary -> None (TCG has x2APIC) or why not
+
+
+def set_x2apic_qemu(path):
+    """The QEMU --qemu-x2apic names (None: look for one)."""
+    _x2apic_given[0] = path
+
+
+def probe_tcg_x2apic(binary):
+    """None when binary's TCG offers x2APIC (-cpu max,+x2apic,enforce
+    starts, then quits through QMP), else why not.  Probed once per
+    binary."""
+    with _x2apic_lock:
+        if binary not in _x2apic_probes:
+            _x2apic_probes[binary] = _probe_tcg_x2apic(binary)
+        return _x2apic_probes[binary]
+
+
+def _probe_tcg_x2apic(binary):
+    cmd = [binary, "-machine", "pc", "-accel", "tcg", "-cpu", "max,+x2apic,enforce", "-display", "none",
+           "-monitor", "none", "-nodefaults", "-S", "-qmp", "stdio"]
+    try:
+        p = subprocess.run(cmd, input=b'{"execute":"qmp_capabilities"}{"execute":"quit"}',
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return "%s: %s" % (binary, e)
+    if p.returncode == 0:
+        return None
+    lines = [re.sub(r"^\S*qemu-system-\S*: ", "", l.strip())
+             for l in p.stderr.decode("utf-8", "replace").splitlines() if l.strip() and "module" not in l]
+    return "%s: %s" % (binary, lines[-1] if lines else "exit status %d" % p.returncode)
+
+
+def qemu_binary(scn):
+    """(the QEMU that boots scn, None) or (None, why none can)."""
+    if scn.needs != "tcg-x2apic":
+        return QEMU, None
+    given = _x2apic_given[0]
+    candidates = [given] if given else [b for b in (BACKPORTS_QEMU,) if os.path.exists(b)] + [QEMU]
+    why = []
+    for binary in candidates:
+        problem = probe_tcg_x2apic(binary)
+        if problem is None:
+            return binary, None
+        why.append(problem)
+    return None, "needs a QEMU whose TCG has x2APIC (%s): %s" % (NEEDS_HINT, "; ".join(why))
 
 
 def kvm_unusable_reason():
@@ -74,6 +130,19 @@ def icount_shift(args):
     return None
 
 
+def boot_media(scn, media):
+    """QEMU's arguments for what the firmware boots: media is the ISO, or
+    for a net boot the TFTP root, served by QEMU's user-mode network with
+    the DHCP bootfile that the firmware's PXE client loads (SeaBIOS: iPXE's
+    option ROM of the e1000; OVMF: its own network stack).  The NIC comes
+    first in the boot order."""
+    if scn.boot != "net":
+        return ["-cdrom", media, "-boot", "d"]
+    _, bootfile = net_image(scn.firmware)
+    return ["-netdev", "user,id=net0,tftp=%s,bootfile=/%s" % (media, bootfile),
+            "-device", "e1000,netdev=net0,bootindex=0"]
+
+
 def accel_args(scn):
     """The -accel option of scn's boots."""
     if scn.accel == "kvm":
@@ -91,7 +160,7 @@ def machine_args(scn):
     return ["-machine", machine] + accel_args(scn) + ["-cpu", scn.cpu, "-smp", scn.smp, "-m", scn.memory]
 
 
-def qemu_command(scn, run_dir, iso, vars_copy):
+def qemu_command(scn, run_dir, iso, vars_copy, binary=QEMU):
     log = os.path.join(run_dir, Qemu.serial_name)
     if scn.serial == "com1":
         serial = ["-serial", "file:" + log]
@@ -100,12 +169,11 @@ def qemu_command(scn, run_dir, iso, vars_copy):
         # 0x2f8 is isa-serial index 1.
         serial = ["-serial", "none", "-chardev", "file,id=log,path=" + log,
                   "-device", "isa-serial,index=1,chardev=log"]
-    cmd = [QEMU] + machine_args(scn) + [
+    cmd = [binary] + machine_args(scn) + [
         "-display", "none", "-monitor", "none"] + serial + [
         "-no-reboot",
         "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
-        "-cdrom", iso, "-boot", "d",
-    ]
+    ] + boot_media(scn, iso)
     if scn.firmware == "uefi":
         cmd += ["-drive", "if=pflash,format=raw,readonly=on,file=" + OVMF_CODE,
                 "-drive", "if=pflash,format=raw,file=" + vars_copy]
@@ -129,7 +197,9 @@ class Qemu(Emulator):
     stderr_name = "qemu.stderr"
 
     def unusable(self, scn):
-        return kvm_unusable_reason() if scn.accel == "kvm" else None
+        if scn.accel == "kvm":
+            return kvm_unusable_reason()
+        return qemu_binary(scn)[1]
 
     def prepare(self, scn, run_dir, iso):
         vars_copy = None
@@ -137,7 +207,8 @@ class Qemu(Emulator):
             vars_copy = os.path.abspath(os.path.join(run_dir, "OVMF_VARS.fd"))
             shutil.copyfile(OVMF_VARS, vars_copy)
         write_acpi_tables(scn, run_dir)
-        return qemu_command(scn, os.path.abspath(run_dir), os.path.abspath(iso), vars_copy)
+        return qemu_command(scn, os.path.abspath(run_dir), os.path.abspath(iso), vars_copy,
+                            binary=qemu_binary(scn)[0] or QEMU)
 
     def outcome(self, scn, status, rep, log, stderr):
         if scn.accel == "kvm" and status not in KERNEL_STATUSES and KVM_START_FAILURE_RE.search(stderr):
