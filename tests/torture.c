@@ -183,13 +183,15 @@ static void spec_fill(struct mm *mm, enum mm_switch_point at)
 	}
 	/* Hold the window until a shootdown of mm starts (an initiator bumps
 	 * tlb_gen just before it reads the cpumask: mm/tlb.c, (C)), or up
-	 * to 200 us, now and then 1 ms; then a little longer, for its read.
+	 * to 200 us, now and then 1 ms; then 50 us longer, time for it to
+	 * read the cpumask and, if it skipped this CPU, to free the pages.
 	 * With interrupts off here, a correct switch only delays that
-	 * initiator's ack. */
+	 * initiator's ack (it waits for this CPU before it frees). */
 	uint64_t end = rdtsc() + ns_to_tsc(prng_below(r, 8) ? 200000 : 1000000);
 	while (load_relaxed(&mm->tlb_gen) == gen && (int64_t)(rdtsc() - end) < 0)
 		cpu_relax();
-	ndelay(2000);
+	if (load_relaxed(&mm->tlb_gen) != gen)
+		ndelay(50000);
 	atomic_inc(&t->spec_fills);
 }
 
