@@ -137,6 +137,11 @@ static bool mm_page_fault(struct trap_frame *f, uint64_t cr2)
 
 	if (cr2 >= USER_TOP || !mm || pc->mm_lazy)
 		return false;
+	/* A ring-0 access to user memory outside a uaccess helper's
+	 * STAC window (arch/x86/uaccess.h) is a SMAP violation, never
+	 * resolved: the retried access would only fault again. */
+	if (!(f->error & PF_U) && smap_enabled && !(f->rflags & RFLAGS_AC))
+		return false;
 	if (f->error & PF_RSVD) {
 		report_error("uaf_table", "cpu %u: hardware page walk for %lx in mm %u hit a freed "
 			     "(poisoned) table", pc->cpu, cr2, mm->id);

@@ -106,6 +106,8 @@ uint64_t cpu_reserved_pte_mask(void)
 	return mask;
 }
 
+bool smap_enabled;
+
 void cpu_setup_control_regs(void)
 {
 	const struct cpu_features *f = &cpu_features;
@@ -123,6 +125,7 @@ void cpu_setup_control_regs(void)
 		cr4 |= CR4_SMEP;
 	if (f->smap)
 		cr4 |= CR4_SMAP;
+	smap_enabled = f->smap;
 	if (f->umip)
 		cr4 |= CR4_UMIP;
 	/* CR4.PCIDE may only be set while CR3[11:0] is 0: every CR3 this

@@ -38,6 +38,19 @@ isr_%1:
 %assign v v + 1
 %endrep
 
+; EFLAGS.AC is not cleared by exception or interrupt delivery: an
+; interrupt that arrives in the middle of a user copy (arch/x86/uaccess.c,
+; between STAC and CLAC) would run its handler with SMAP open. Clear it
+; here; IRET gives the interrupted code its own AC back. CLAC is #UD on
+; CPUs without SMAP, hence the test.
+extern smap_enabled
+%macro clear_ac 0
+	cmp byte [rel smap_enabled], 0
+	je %%done
+	clac
+%%done:
+%endmacro
+
 isr_common:
 	push rax
 	push rbx
@@ -55,6 +68,7 @@ isr_common:
 	push r14
 	push r15
 	cld
+	clear_ac
 	mov rdi, rsp
 	call trap_dispatch
 	pop r15
