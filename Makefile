@@ -56,6 +56,8 @@ CFLAGS := \
 #  -MMD -MP                    header dependencies
 
 NASMFLAGS := -f elf64 -Wall -g -F dwarf
+# (-MD FILE -MP per object: %include dependencies, e.g. arch/x86/frame.inc;
+#  include paths are from the repo root, where make runs NASM.)
 # -z max-page-size=4096: segments aligned to pages, not 2 MiB, so the image stays small.
 # --no-warn-rwx-segments: the 32-bit boot segment is RWX by necessity; the kernel's own
 #   page tables never map it.
@@ -90,7 +92,7 @@ $(BUILD)/%.o: %.c Makefile | $(BUILD)/.deps-ok
 $(BUILD)/%.asm.o: %.asm Makefile | $(BUILD)/.deps-ok
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  NASM    $<")
-	$(Q)$(NASM) $(NASMFLAGS) $< -o $@
+	$(Q)$(NASM) $(NASMFLAGS) -MD $(@:.o=.d) -MP $< -o $@
 
 # Two links: the first gives the addresses, tools/gensyms.py turns them
 # into the .ksyms section, the second link adds it. .ksyms is last in

@@ -20,6 +20,7 @@
 
 struct trap_frame;
 struct mm;
+struct uprog;
 
 /*
  * Protection: (o) written by the owner CPU only (others may read with
@@ -28,6 +29,31 @@ struct mm;
  */
 struct percpu {
 	struct percpu *self;		/* (c) must stay first: %gs:0 */
+	/*
+	 * Ring 3: every per-CPU field of user mode is in this block.
+	 *
+	 * entry_rsp and syscall_user_rsp sit at the fixed offsets the
+	 * SYSCALL entry uses (PERCPU_* in arch/x86/frame.inc, checked in
+	 * arch/x86/syscall.c). entry_rsp is the kernel stack top SYSCALL
+	 * switches to and always equals TSS.RSP0 (where interrupts from
+	 * ring 3 land): user_enter() writes both. A scheduler saves and
+	 * restores both per task. syscall_user_rsp is scratch for the one
+	 * instruction between SYSCALL and the frame push; it stays per CPU.
+	 *
+	 * The rest is the state of the ring-3 code this CPU runs and moves
+	 * into the task with a scheduler: the stack user_enter() saved to
+	 * go back to (0 while no ring-3 code runs) and how that code ended
+	 * (user_call()), and the user program it belongs to, NULL for
+	 * user_call()'s stubs (kernel/uprog.h).
+	 *
+	 * (i) owner CPU with interrupts off, or the ring-3 code's own
+	 * system calls and traps on this CPU.
+	 */
+	uint64_t entry_rsp;		/* offset 8 */
+	uint64_t syscall_user_rsp;	/* offset 16 */
+	uint64_t user_return_rsp;
+	int user_fault;
+	struct uprog *uprog;
 	unsigned int cpu;		/* (c) index into the CPU table */
 	uint32_t apic_id;		/* (c) */
 	int preempt_count;		/* (o) >0: not quiescent for RCU */
@@ -57,10 +83,6 @@ struct percpu {
 	int tlb_flush_pending;
 	/* Last RIP seen by an interrupt, for diagnosing CPUs that do not ack. */
 	uint64_t last_irq_rip;		/* (o) */
-	/* Ring 3 (arch/x86/user.c): the kernel stack to go back to, 0 while
-	 * no user code runs, and how that code ended. (i) */
-	uint64_t user_return_rsp;
-	int user_fault;
 
 } __cacheline_aligned;
 

@@ -112,7 +112,8 @@ void cpu_setup_control_regs(void)
 {
 	const struct cpu_features *f = &cpu_features;
 	uint64_t cr4 = CR4_PAE;
-	uint64_t efer = EFER_LME;
+	/* SYSCALL on; its MSRs are syscall_init_cpu()'s. */
+	uint64_t efer = EFER_LME | EFER_SCE;
 
 	/* Caches on, write protection honoured in ring 0, x87 errors native. */
 	write_cr0(CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG);

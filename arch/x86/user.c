@@ -8,20 +8,19 @@
 #include "kernel/panic.h"
 #include "kernel/percpu.h"
 
-uint64_t user_enter(uintptr_t entry, uint64_t a0, uint64_t a1, uint64_t rflags, uint64_t *return_rsp,
-		    void *rsp0);
-__attribute__((noreturn)) void user_leave(uint64_t return_rsp, uint64_t value);
-
 int user_call(uintptr_t entry, uint64_t a0, uint64_t a1, uint64_t *ret)
 {
 	struct percpu *pc = this_cpu();
 	uint64_t flags = irq_save();
-	/* Bit 1 is reserved and set; IOPL 0, AC clear. */
-	uint64_t rflags = (flags & RFLAGS_IF) | 0x2;
+	/* Bit 1 is reserved and set; IOPL 0, AC clear. The stubs need no
+	 * stack. */
+	struct user_regs regs = {
+		.rip = entry, .rsp = 0, .rflags = (flags & RFLAGS_IF) | 0x2, .rdi = a0, .rsi = a1,
+	};
 
 	ASSERT_MSG(!pc->user_return_rsp, "user_call() nested in ring-3 code");
 	pc->user_fault = 0;
-	*ret = user_enter(entry, a0, a1, rflags, &pc->user_return_rsp, tss_rsp0_slot());
+	*ret = user_enter(&regs, &pc->user_return_rsp, tss_rsp0_slot());
 	irq_restore(flags);
 	return pc->user_fault;
 }
