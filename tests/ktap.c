@@ -381,10 +381,16 @@ static void ktap_finish_panic(const char *msg)
 	printk("--- End of test: FAILURE\n");
 }
 
+static void ktap_report_diag(const char *msg)
+{
+	ktap_diag("%s", msg);
+}
+
 const struct report_sink ktap_report_sink = {
 	.error = ktap_report_error,
 	.abort_run = ktap_abort_run,
 	.panic_finish = ktap_finish_panic,
+	.diag = ktap_report_diag,
 };
 
 static bool header_started;

@@ -31,8 +31,9 @@
 ; code selector, and no TF, RF or NT in RFLAGS (SYSRET cannot restore RF
 ; and would trap on TF after the first user instruction). Any other frame,
 ; e.g. one the kernel changed, goes back through IRET, which restores
-; every register. A frame whose RIP is not a user address never reaches
-; either: syscall_dispatch() ends the program instead (kernel/uprog.c).
+; every register. (The RIP SYSCALL saved is always a user address, since
+; nothing can be mapped near the end of the user half; syscall_dispatch()
+; asserts it, so the IRET path never sees a non-canonical RIP either.)
 
 %include "arch/x86/frame.inc"
 

@@ -7,6 +7,7 @@
 #include "arch/x86/traps.h"
 #include "kernel/panic.h"
 #include "kernel/percpu.h"
+#include "kernel/uprog.h"
 
 int user_call(uintptr_t entry, uint64_t a0, uint64_t a1, uint64_t *ret)
 {
@@ -30,6 +31,8 @@ void user_finish(const struct trap_frame *f)
 	struct percpu *pc = this_cpu();
 	uint64_t rsp = pc->user_return_rsp;
 
+	if (pc->uprog)
+		uprog_trap(f);		/* a user program: killed */
 	ASSERT_MSG(rsp, "trap from ring 3 with no user_call() to return to (vector %lu at %lx)",
 		   f->vector, f->rip);
 	if (f->vector != VEC_USER_RET) {

@@ -67,7 +67,8 @@ __attribute__((noreturn)) void user_leave(uint64_t return_rsp, uint64_t value);
 int user_call(uintptr_t entry, uint64_t a0, uint64_t a1, uint64_t *ret);
 
 /* trap_dispatch(): f came from ring 3 and ends the user code (INT 0x80,
- * or an exception nobody resolved). Does not return. */
+ * or an exception nobody resolved): user_call() returns, or the user
+ * program is killed (kernel/uprog.h). Does not return. */
 __attribute__((noreturn)) void user_finish(const struct trap_frame *f);
 
 #endif
