@@ -16,31 +16,7 @@
 #include "mm/mmap.h"
 #include "mm/pgtable.h"
 
-struct elf64_ehdr {
-	uint8_t ident[16];
-	uint16_t type, machine;
-	uint32_t version;
-	uint64_t entry, phoff, shoff;
-	uint32_t flags;
-	uint16_t ehsize, phentsize, phnum, shentsize, shnum, shstrndx;
-};
-_Static_assert(sizeof(struct elf64_ehdr) == 64, "ELF64 header");
 
-struct elf64_phdr {
-	uint32_t type, flags;
-	uint64_t offset, vaddr, paddr, filesz, memsz, align;
-};
-_Static_assert(sizeof(struct elf64_phdr) == 56, "ELF64 program header");
-
-#define ET_EXEC		2
-#define EM_X86_64	62
-#define PT_LOAD		1
-#define PT_DYNAMIC	2
-#define PT_INTERP	3
-#define PF_X		1
-#define PF_W		2
-#define PF_R		4
-#define ELF_MAX_PHDRS	16
 
 static bool ident_ok(const struct elf64_ehdr *e)
 {
@@ -61,15 +37,15 @@ static bool segment_ok(const struct elf64_phdr *p, size_t size)
 		return false;
 	if (p->align > 1 && ((p->align & (p->align - 1)) || p->vaddr % p->align != p->offset % p->align))
 		return false;
-	if ((p->flags & PF_W) && (p->flags & PF_X))
+	if ((p->flags & ELF_PF_W) && (p->flags & ELF_PF_X))
 		return false;
 	return true;
 }
 
 static unsigned int segment_prot(const struct elf64_phdr *p)
 {
-	return (p->flags & PF_R ? PROT_READ : 0) | (p->flags & PF_W ? PROT_WRITE : 0) |
-	       (p->flags & PF_X ? PROT_EXEC : 0);
+	return (p->flags & ELF_PF_R ? PROT_READ : 0) | (p->flags & ELF_PF_W ? PROT_WRITE : 0) |
+	       (p->flags & ELF_PF_X ? PROT_EXEC : 0);
 }
 
 /* Read and check the headers into e and ph (n entries, PT_LOAD ones only
@@ -102,7 +78,7 @@ static long read_headers(const void *image, size_t size, struct elf64_ehdr *e,
 			if (page_down(p.vaddr) < page_up(ph[j].vaddr + ph[j].memsz) &&
 			    page_down(ph[j].vaddr) < page_up(p.vaddr + p.memsz))
 				return -ENOEXEC;
-		if ((p.flags & PF_X) && e->entry >= p.vaddr && e->entry < p.vaddr + p.memsz)
+		if ((p.flags & ELF_PF_X) && e->entry >= p.vaddr && e->entry < p.vaddr + p.memsz)
 			entry_in_code = true;
 		ph[(*n)++] = p;
 	}
