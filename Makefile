@@ -62,6 +62,8 @@ CFLAGS := \
 #  -MMD -MP                    header dependencies
 
 NASMFLAGS := -f elf64 -Wall -g -F dwarf
+# (-MD FILE -MP per object: %include dependencies, e.g. arch/x86/frame.inc;
+#  include paths are from the repo root, where make runs NASM.)
 # -z max-page-size=4096: segments aligned to pages, not 2 MiB, so the image stays small.
 # --no-warn-rwx-segments: the 32-bit boot segment is RWX by necessity; the kernel's own
 #   page tables never map it.
@@ -70,6 +72,38 @@ LDFLAGS := -nostdlib -static -z max-page-size=4096 -z noexecstack --no-warn-rwx-
 C_SRCS   := $(sort $(wildcard boot/*.c arch/x86/*.c kernel/*.c mm/*.c tests/*.c))
 ASM_SRCS := $(sort $(wildcard boot/*.asm arch/x86/*.asm))
 OBJS     := $(C_SRCS:%.c=$(BUILD)/%.o) $(ASM_SRCS:%.asm=$(BUILD)/%.asm.o)
+
+# User programs (tests/user/): freestanding static ELF executables the
+# kernel runs in ring 3 (kernel/uprog.h). They are linked into the kernel
+# image, each by incbin in a generated NASM file with a name table, rather
+# than loaded as GRUB module2 modules: the one ELF then boots the same way
+# from the ISO, a netboot loader or a lab's boot system, with nothing else
+# to ship beside it and no module to lose.
+USER_PROGS    := selftest segv spin
+USER_LIB_OBJS := $(BUILD)/user/crt0.o $(BUILD)/user/ulib.o
+USER_ELFS     := $(USER_PROGS:%=$(BUILD)/user/%.elf)
+USER_CFLAGS := \
+	-std=c11 -ffreestanding -nostdlib \
+	-fno-pic -fno-pie \
+	-mgeneral-regs-only \
+	-fno-stack-protector \
+	-fno-asynchronous-unwind-tables \
+	-fcf-protection=none \
+	-fno-tree-loop-distribute-patterns \
+	-O2 \
+	-Wall -Wextra -Werror -Wno-unused-parameter \
+	-I. \
+	-MMD -MP
+# Why (where they differ from the kernel's):
+#  -fno-pic -fno-pie           static executables at a fixed address (tests/user/user.ld)
+#  -mgeneral-regs-only         the kernel saves no SSE/x87 state across traps yet
+#  -fcf-protection=none        no ENDBR64 or CET notes: nothing here enables CET
+#  (no -mcmodel=kernel, no -mno-red-zone: user code runs in the lower half, and
+#   interrupts from ring 3 switch to the kernel stack)
+USER_LDFLAGS := -nostdlib -static -no-pie -z max-page-size=4096 -z noexecstack -T tests/user/user.ld
+OBJS += $(BUILD)/user_programs.asm.o
+# Keep the objects (pattern-rule intermediates): their .d files need them.
+.SECONDARY: $(USER_LIB_OBJS) $(USER_PROGS:%=$(BUILD)/user/%.o)
 
 ELF := $(BUILD)/mmtorture.elf
 ISO := $(BUILD)/mmtorture.iso
@@ -108,6 +142,20 @@ $(BUILD)/%.o: %.c Makefile | $(BUILD)/.deps-ok
 
 $(BUILD)/%.asm.o: %.asm Makefile | $(BUILD)/.deps-ok
 	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  NASM    $<")
+	$(Q)$(NASM) $(NASMFLAGS) -MD $(@:.o=.d) -MP $< -o $@
+
+$(BUILD)/user/%.o: tests/user/%.c Makefile | $(BUILD)/.deps-ok
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(USER_CFLAGS) -c $< -o $@
+$(BUILD)/user/%.elf: $(BUILD)/user/%.o $(USER_LIB_OBJS) tests/user/user.ld
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(LD) $(USER_LDFLAGS) -o $@ $(USER_LIB_OBJS) $<
+$(BUILD)/user_programs.asm: tools/embed_user_programs.py Makefile
+	@mkdir -p $(dir $@)
+	$(Q)$(PYTHON) tools/embed_user_programs.py $(foreach p,$(USER_PROGS),$(p)=$(BUILD)/user/$(p).elf) > $@
+$(BUILD)/user_programs.asm.o: $(BUILD)/user_programs.asm $(USER_ELFS)
 	@$(if $(Q),echo "  NASM    $<")
 	$(Q)$(NASM) $(NASMFLAGS) $< -o $@
 
@@ -257,4 +305,4 @@ debug: $(BUILD)/run.iso
 clean:
 	rm -rf $(BUILD)
 
--include $(OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(USER_LIB_OBJS:.o=.d) $(USER_PROGS:%=$(BUILD)/user/%.d)

@@ -33,6 +33,20 @@ struct task;
  */
 struct percpu {
 	struct percpu *self;		/* (c) must stay first: %gs:0 */
+	/*
+	 * Ring 3. entry_rsp and syscall_user_rsp sit at the fixed offsets
+	 * the SYSCALL entry uses (PERCPU_* in arch/x86/frame.inc, checked
+	 * in arch/x86/syscall.c). entry_rsp is the kernel stack top SYSCALL
+	 * switches to and always equals TSS.RSP0 (where interrupts from
+	 * ring 3 land): user_enter() writes both, and the context switch
+	 * saves them in the task left and loads the next task's
+	 * (kernel/sched.c). syscall_user_rsp is scratch for the one
+	 * instruction between SYSCALL and the frame push. The state of the
+	 * ring-3 code itself (where user_enter() returns, the program) is
+	 * the task's (kernel/sched.h). (i)
+	 */
+	uint64_t entry_rsp;		/* offset 8 */
+	uint64_t syscall_user_rsp;	/* offset 16 */
 	unsigned int cpu;		/* (c) index into the CPU table */
 	uint32_t apic_id;		/* (c) */
 	int preempt_count;		/* (o) >0: not preemptible, not quiescent for RCU */

@@ -71,6 +71,20 @@ void report_error(const char *class, const char *fmt, ...)
 		printk("# error %s: %s\n", class, msg);
 }
 
+void report_diag(const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (sink && sink->diag)
+		sink->diag(msg);
+	else
+		printk("# %s\n", msg);
+}
+
 void report_abort_run(const char *class)
 {
 	if (sink)

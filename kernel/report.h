@@ -30,6 +30,10 @@ struct report_sink {
 	/* panic(): close the log after the register dumps. The caller exits
 	 * with the panic code. */
 	void (*panic_finish)(const char *msg);
+	/* A diagnostic line (no finding), formatted, without "# " or a
+	 * newline; the sink prints it where the log's diagnostics go. Same
+	 * context as report_error(). */
+	void (*diag)(const char *msg);
 };
 
 /* Set once at boot, before any other CPU runs. */
@@ -37,6 +41,10 @@ void report_set_sink(const struct report_sink *sink);
 
 void report_error(const char *class, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* A diagnostic line for the log ("# " and the newline are added): what
+ * the kernel prints on behalf of others, e.g. a user program's output. */
+void report_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Number of report_error() calls of this class so far (all cases). */
 unsigned long report_count(const char *class);

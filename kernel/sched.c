@@ -369,7 +369,12 @@ static void context_switch(struct percpu *pc, struct task *prev, struct task *ne
 		mm_load_irqs_off(next->mm);
 	else
 		mm_lazy_irqs_off();
+	/* Where ring-3 traps and SYSCALL land: user_enter() keeps TSS.RSP0
+	 * and entry_rsp equal for the task in ring 3 (arch/x86/user.h);
+	 * each task keeps its own across switches. */
+	prev->rsp0 = *rsp0;
 	*rsp0 = next->rsp0;
+	pc->entry_rsp = next->rsp0;
 	if (next->cpu != pc->cpu && next != pc->idle_task)
 		rq->stats.migrations++;
 	next->cpu = pc->cpu;

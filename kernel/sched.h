@@ -33,6 +33,7 @@
 
 struct mm;
 struct task;
+struct uprog;
 
 typedef void (*task_fn)(void *arg);
 
@@ -52,7 +53,7 @@ enum task_state {
  */
 struct task {
 	uintptr_t rsp;			/* (s) saved by switch_to() */
-	uintptr_t rsp0;			/* (s) TSS.RSP0 while it runs: where ring-3 traps land */
+	uintptr_t rsp0;			/* (s) TSS.RSP0 and entry_rsp while it runs: where ring-3 traps land */
 	void *stack;			/* (c) kernel stack, STACK_SIZE bytes; NULL: a boot stack */
 	struct mm *mm;			/* (c) NULL: kernel thread */
 	int state;			/* (s) enum task_state */
@@ -80,6 +81,7 @@ struct task {
 	bool exec_safe_armed;
 	uint64_t user_return_rsp;
 	int user_fault;
+	struct uprog *uprog;		/* (t) the user program it runs (kernel/uprog.h), or NULL */
 	int off_cpu;			/* (a) dead and switched out for good: task_free() may go */
 };
 

@@ -38,7 +38,7 @@ static pte_t leaf_flags(unsigned int prot)
  */
 int handle_mm_fault(struct mm *mm, uintptr_t addr, enum fault_access access)
 {
-	bool write = access == FAULT_WRITE;
+	bool write = access == FAULT_WRITE, exec = access == FAULT_EXEC;
 	struct page *pt, *newpage = NULL;
 	int ret = 0;
 
@@ -46,7 +46,7 @@ int handle_mm_fault(struct mm *mm, uintptr_t addr, enum fault_access access)
 	addr &= PAGE_MASK;
 	mmap_read_lock(mm);
 	struct vma *vma = vma_find(mm, addr);
-	if (!vma || !(vma->prot & (write ? PROT_WRITE : PROT_READ))) {
+	if (!vma || !(vma->prot & fault_access_prot(access))) {
 		mmap_read_unlock(mm);
 		return -EFAULT;
 	}
@@ -97,6 +97,13 @@ int handle_mm_fault(struct mm *mm, uintptr_t addr, enum fault_access access)
 			WRITE_ONCE(*pte, e | PTE_W);
 		}
 	}
+	e = *pte;
+	if (exec && (e & PTE_NX)) {
+		/* mprotect added PROT_EXEC (it leaves upgrades to faults):
+		 * an upgrade too, a stale NX entry only faults again, and
+		 * the fault drops it from this CPU's TLB. */
+		WRITE_ONCE(*pte, e & ~PTE_NX);
+	}
 	spin_unlock(&pt->ptl);
 	mmap_read_unlock(mm);
 	if (newpage)
@@ -129,6 +136,11 @@ int user_write_u64(uintptr_t addr, uint64_t val)
  * Interrupts go back on if the faulting context had them: the fault may
  * spin on mmap_lock while the lock holder waits for our flush ack.
  */
+static enum fault_access fault_access_of(uint64_t error)
+{
+	return error & PF_W ? FAULT_WRITE : error & PF_I ? FAULT_EXEC : FAULT_READ;
+}
+
 static bool mm_page_fault(struct trap_frame *f, uint64_t cr2)
 {
 	struct percpu *pc = this_cpu();
@@ -136,6 +148,11 @@ static bool mm_page_fault(struct trap_frame *f, uint64_t cr2)
 	int r;
 
 	if (cr2 >= USER_TOP || !mm || pc->mm_lazy || pc->faults_unresolved)
+		return false;
+	/* A ring-0 access to user memory outside a uaccess helper's
+	 * STAC window (arch/x86/uaccess.h) is a SMAP violation, never
+	 * resolved: the retried access would only fault again. */
+	if (!(f->error & PF_U) && smap_enabled && !(f->rflags & RFLAGS_AC))
 		return false;
 	if (f->error & PF_RSVD) {
 		report_error("uaf_table", "cpu %u: hardware page walk for %lx in mm %u hit a freed "
@@ -145,13 +162,13 @@ static bool mm_page_fault(struct trap_frame *f, uint64_t cr2)
 	bool irqs_were_on = f->rflags & RFLAGS_IF;
 	if (irqs_were_on)
 		irq_enable();
-	if (spf_enabled && spf_handle_fault(mm, cr2, f->error & PF_W ? FAULT_WRITE : FAULT_READ) == SPF_DONE) {
+	if (spf_enabled && spf_handle_fault(mm, cr2, fault_access_of(f->error)) == SPF_DONE) {
 		irq_disable();
 		return true;
 	}
 	if (!irqs_were_on)
 		return false;	/* the locked path needs interrupts on */
-	r = handle_mm_fault(mm, cr2, f->error & PF_W ? FAULT_WRITE : FAULT_READ);
+	r = handle_mm_fault(mm, cr2, fault_access_of(f->error));
 	irq_disable();
 	return r == 0;
 }

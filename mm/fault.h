@@ -8,10 +8,19 @@
 
 #include <stdint.h>
 #include "kernel/errno.h"
+#include "mm/mmap.h"
 
 struct mm;
 
-enum fault_access { FAULT_READ, FAULT_WRITE };
+/* What the faulting access was: FAULT_EXEC is an instruction fetch (PF_I),
+ * which needs PROT_EXEC and a PTE without NX. */
+enum fault_access { FAULT_READ, FAULT_WRITE, FAULT_EXEC };
+
+/* The VMA protection an access needs. */
+static inline unsigned int fault_access_prot(enum fault_access a)
+{
+	return a == FAULT_WRITE ? PROT_WRITE : a == FAULT_EXEC ? PROT_EXEC : PROT_READ;
+}
 
 /* Resolve a fault at addr under mmap_lock (taken here for read); 0, or
  * -EFAULT (no VMA, or access denied), -ENOMEM. Interrupts on. */

@@ -129,7 +129,7 @@ enum spf_result spf_handle_fault(struct mm *mm, uintptr_t addr, enum fault_acces
 		why = SPF_FB_VMA;
 		goto fallback;
 	}
-	if (!(vprot & (write ? PROT_WRITE : PROT_READ))) {
+	if (!(vprot & fault_access_prot(access))) {
 		why = SPF_FB_ACCESS;
 		goto fallback;
 	}
@@ -143,13 +143,14 @@ enum spf_result spf_handle_fault(struct mm *mm, uintptr_t addr, enum fault_acces
 		goto fallback;
 	}
 	if (!pte_none(pte)) {
-		if (pte_present(pte) && (!write || (pte & PTE_W))) {
+		if (pte_present(pte) && (!write || (pte & PTE_W)) &&
+		    (access != FAULT_EXEC || !(pte & PTE_NX))) {
 			/* Someone mapped it since the hardware walk. */
 			walk_prot_leave(&prot);
 			stat(SPF_RACED);
 			return SPF_DONE;
 		}
-		why = SPF_FB_PTE;	/* write-protect or PROT_NONE: locked path */
+		why = SPF_FB_PTE;	/* write-protect, NX or PROT_NONE: locked path */
 		goto fallback;
 	}
 

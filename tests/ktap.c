@@ -36,7 +36,7 @@ const char *const kernel_version = "0.1.0";
  * registered suite is simply not built yet. */
 static const char *const suite_order[] = {
 	"boot", "exceptions", "page_alloc", "timer", "locking", "rcu", "rcu_torture", "mm", "tlb",
-	"spf", "fault_torture", "unmap_torture", "mprotect_torture", "table_free_torture",
+	"spf", "uaccess", "elf", "user", "fault_torture", "unmap_torture", "mprotect_torture", "table_free_torture",
 	"tlb_torture", "bench", NULL,
 };
 /* Suites left out when tests= is not given (they are measurements). */
@@ -495,10 +495,16 @@ static void ktap_finish_panic(const char *msg)
 	printk("--- End of test: FAILURE\n");
 }
 
+static void ktap_report_diag(const char *msg)
+{
+	ktap_diag("%s", msg);
+}
+
 const struct report_sink ktap_report_sink = {
 	.error = ktap_report_error,
 	.abort_run = ktap_abort_run,
 	.panic_finish = ktap_finish_panic,
+	.diag = ktap_report_diag,
 };
 
 /*

@@ -106,11 +106,14 @@ uint64_t cpu_reserved_pte_mask(void)
 	return mask;
 }
 
+bool smap_enabled;
+
 void cpu_setup_control_regs(void)
 {
 	const struct cpu_features *f = &cpu_features;
 	uint64_t cr4 = CR4_PAE;
-	uint64_t efer = EFER_LME;
+	/* SYSCALL on; its MSRs are syscall_init_cpu()'s. */
+	uint64_t efer = EFER_LME | EFER_SCE;
 
 	/* Caches on, write protection honoured in ring 0, x87 errors native. */
 	write_cr0(CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG);
@@ -123,6 +126,7 @@ void cpu_setup_control_regs(void)
 		cr4 |= CR4_SMEP;
 	if (f->smap)
 		cr4 |= CR4_SMAP;
+	smap_enabled = f->smap;
 	if (f->umip)
 		cr4 |= CR4_UMIP;
 	/* CR4.PCIDE may only be set while CR3[11:0] is 0: every CR3 this

@@ -183,7 +183,16 @@ __attribute__((noreturn)) static inline void halt_forever(void)
 		__asm__ volatile("cli; hlt" : : : "memory");
 }
 
-/* Open and close supervisor access to user pages (SMAP). */
+/*
+ * CR4.SMAP is set (every CPU sets it when the BSP's CPUID has SMAP). Read
+ * by isr.asm, which clears EFLAGS.AC on entry when it is set, and by the
+ * user-memory helpers (arch/x86/uaccess.h). (c) after the BSP's
+ * cpu_setup_control_regs().
+ */
+extern bool smap_enabled;
+
+/* Open and close supervisor access to user pages (SMAP); #UD without
+ * SMAP. Only the uaccess helpers and the SMAP test use them. */
 static inline void stac(void)
 {
 	__asm__ volatile(".byte 0x0f,0x01,0xcb" : : : "memory");

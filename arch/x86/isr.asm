@@ -1,31 +1,62 @@
 ; Interrupt and exception entry stubs. Each stub pushes a dummy error code
-; where the CPU pushes none, then its vector, and jumps to isr_common,
-; which saves the general registers as struct trap_frame
-; (arch/x86/traps.h) and calls trap_dispatch(frame).
+; where the CPU pushes none, then its vector, and jumps to isr_common (or,
+; for NMI, #DF and #MC, isr_paranoid), which saves the general registers
+; as struct trap_frame (arch/x86/traps.h, arch/x86/frame.inc) and calls
+; trap_dispatch(frame). RSP is 16-byte aligned at the call: the CPU aligns
+; before pushing its 5 words; with the 2 pushed here and the 15 registers
+; that makes 22 words, an even count.
 ;
-; The kernel runs only in ring 0 and GS base always holds the per-CPU
-; pointer, so there is no SWAPGS. RSP is 16-byte aligned at the call:
-; the CPU aligns before pushing its 5 words; with the 2 pushed here and
-; the 15 registers that makes 22 words, an even count.
+; GS. In the kernel GS base is the per-CPU pointer (a kernel-half address,
+; bit 63 set); in ring 3 it is 0 and the per-CPU pointer waits in
+; KERNEL_GS_BASE. Every way into ring 3 (user_enter below, the returns of
+; isr_common and syscall.asm) SWAPGSes just before its IRET or SYSRET, and
+; every way out SWAPGSes first thing:
+;
+; - isr_common serves vectors that cannot arrive between a SWAPGS and the
+;   instruction it belongs with: interrupts are masked there (SYSCALL's
+;   FMASK clears IF, the exits run with IF clear) and those instructions
+;   raise no exception with a frame the kernel built. So the frame's CS
+;   tells the GS state: RPL 3 means SWAPGS on entry and before IRET.
+; - isr_paranoid serves NMI, #MC and #DF (each on its own IST stack),
+;   which can arrive anywhere, e.g.
+;
+;       ring 3: SYSCALL            CPU                 NMI
+;       syscall_entry: <-----------------------------  frame CS = kernel,
+;         swapgs                                       but GS base = 0
+;
+;   or between the exit's SWAPGS and its SYSRET/IRET. The frame's CS
+;   cannot tell, so it reads GS base itself: bit 63 clear means the user's
+;   GS is loaded; it SWAPGSes and SWAPGSes back before its IRET. (No
+;   ring-3 code can set a kernel-looking GS base: CR4.FSGSBASE is off, so
+;   WRGSBASE is #UD, and the MSRs are ring 0 only.)
 
 extern trap_dispatch
 global isr_stub_table
 global exec_safe_asm
 global exec_safe_fault
 
+%include "arch/x86/frame.inc"
+
 section .text
 bits 64
 
+%macro ISR_TARGET 1
+%if %1 == 2 || %1 == 8 || %1 == 18
+	jmp isr_paranoid
+%else
+	jmp isr_common
+%endif
+%endmacro
 %macro ISR_NOERR 1
 isr_%1:
 	push 0
 	push %1
-	jmp isr_common
+	ISR_TARGET %1
 %endmacro
 %macro ISR_ERR 1
 isr_%1:
 	push %1
-	jmp isr_common
+	ISR_TARGET %1
 %endmacro
 
 %assign v 0
@@ -39,39 +70,44 @@ isr_%1:
 %endrep
 
 isr_common:
-	push rax
-	push rbx
-	push rcx
-	push rdx
-	push rsi
-	push rdi
-	push rbp
-	push r8
-	push r9
-	push r10
-	push r11
-	push r12
-	push r13
-	push r14
-	push r15
+	test byte [rsp + FRAME_CS - FRAME_VECTOR], 3
+	jz .from_kernel
+	swapgs
+.from_kernel:
+	PUSH_REGS
 	cld
+	CLEAR_AC
 	mov rdi, rsp
 	call trap_dispatch
-	pop r15
-	pop r14
-	pop r13
-	pop r12
-	pop r11
-	pop r10
-	pop r9
-	pop r8
-	pop rbp
-	pop rdi
-	pop rsi
-	pop rdx
-	pop rcx
-	pop rbx
-	pop rax
+	POP_REGS
+	add rsp, 16
+	test byte [rsp + FRAME_CS - FRAME_RIP], 3
+	jz .to_kernel
+	swapgs
+.to_kernel:
+	iretq
+
+; NMI, #DF, #MC: GS state read from the MSR (above). RBX (saved in the
+; frame, callee-saved across the call) remembers whether to swap back.
+isr_paranoid:
+	PUSH_REGS
+	cld
+	CLEAR_AC
+	xor ebx, ebx
+	mov ecx, MSR_GS_BASE
+	rdmsr
+	test edx, edx
+	js .kernel_gs
+	swapgs
+	mov ebx, 1
+.kernel_gs:
+	mov rdi, rsp
+	call trap_dispatch
+	test ebx, ebx
+	jz .no_swap
+	swapgs
+.no_swap:
+	POP_REGS
 	add rsp, 16
 	iretq
 
@@ -105,17 +141,18 @@ isr_stub_table:
 
 ; ---- ring 3 (arch/x86/user.c) ----------------------------------------------
 ;
-; uint64_t user_enter(uintptr_t entry, uint64_t a0, uint64_t a1,
-;                     uint64_t rflags, uint64_t *return_rsp,
-;                     uint64_t *task_rsp0, void *tss_rsp0)
+; uint64_t user_enter(const struct user_regs *regs, uint64_t *return_rsp,
+;                     void *rsp0)
 ; Saves the callee-saved registers, records the stack pointer in
-; *return_rsp, in the task's saved RSP0 (*task_rsp0: the scheduler loads
-; it into the TSS of whichever CPU the task is switched in on) and in the
-; TSS's RSP0 (tss_rsp0, unaligned: where interrupts from ring 3 push
-; their frames, below what is saved here), and IRETs to entry in ring 3
-; with RDI = a0, RSI = a1 and the given RFLAGS. The user code needs no
-; stack. It never returns here by itself: user_leave() resumes this
-; call's caller with the value it is given. Called with interrupts off.
+; *return_rsp, and that pointer rounded down to 16 bytes in the TSS's
+; RSP0 (rsp0, unaligned: where interrupts from ring 3 push their frames,
+; below what is saved here) and in this CPU's entry_rsp (where SYSCALL
+; builds its frame: the same place). Then IRETs to ring 3 with the
+; registers regs gives (RIP, RSP, RFLAGS, RDI, RSI, RDX), every other
+; general register zeroed (no kernel value leaks), and the user's GS
+; (SWAPGS). It never returns here by itself: user_leave() resumes this
+; call's caller with the value it is given. Called with interrupts off
+; (regs->rflags decides whether ring 3 runs with them on).
 
 global user_enter
 global user_leave
@@ -123,9 +160,7 @@ global user_stubs_start
 global user_stubs_end
 global user_stub_read
 global user_stub_write
-
-USER_CS equ 0x33
-USER_DS equ 0x2b
+global user_stub_syscall
 
 section .text
 user_enter:
@@ -135,24 +170,38 @@ user_enter:
 	push r13
 	push r14
 	push r15
-	mov rax, [rsp + 56]	; tss_rsp0, the 7th argument, above the 6 saves and the return address
-	mov [r8], rsp
-	mov [r9], rsp
-	mov [rax], rsp
+	mov [rsi], rsp
+	mov rax, rsp
+	and rax, -16
+	mov [rdx], rax
+	mov [gs:PERCPU_ENTRY_RSP], rax
 	push USER_DS		; SS
-	push 0			; RSP: the user code uses no stack
-	push rcx		; RFLAGS
+	push qword [rdi + 8]	; RSP
+	push qword [rdi + 16]	; RFLAGS
 	push USER_CS		; CS
-	push rdi		; RIP
-	mov rdi, rsi
-	mov rsi, rdx
+	push qword [rdi]	; RIP
+	mov rsi, [rdi + 32]
+	mov rdx, [rdi + 40]
+	mov rdi, [rdi + 24]
 	xor eax, eax
+	xor ebx, ebx
 	xor ecx, ecx
-	xor edx, edx
+	xor ebp, ebp
+	xor r8d, r8d
+	xor r9d, r9d
+	xor r10d, r10d
+	xor r11d, r11d
+	xor r12d, r12d
+	xor r13d, r13d
+	xor r14d, r14d
+	xor r15d, r15d
+	swapgs
 	iretq
 
 ; void user_leave(uint64_t return_rsp, uint64_t value): back on the stack
-; user_enter saved, return value from user_enter. Interrupts off.
+; user_enter saved, return value from user_enter. Interrupts off. Called
+; from C code that came in from ring 3 through isr_common or syscall.asm,
+; whose entry SWAPGSed already: GS is the kernel's, nothing to swap.
 user_leave:
 	mov rsp, rdi
 	mov rax, rsi
@@ -175,5 +224,10 @@ user_stub_read:			; RAX = *(u64 *)RDI
 	int 0x80
 user_stub_write:		; *(u64 *)RDI = RSI
 	mov [rdi], rsi
+	int 0x80
+user_stub_syscall:		; RAX = system call RDI (argument RSI); no stack
+	mov rax, rdi
+	mov rdi, rsi
+	syscall
 	int 0x80
 user_stubs_end:

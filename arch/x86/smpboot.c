@@ -3,6 +3,7 @@
 #include "arch/x86/apic.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/desc.h"
+#include "arch/x86/syscall.h"
 #include "arch/x86/traps.h"
 #include "arch/x86/tsc.h"
 #include "boot/multiboot2.h"
@@ -39,6 +40,7 @@ void smp_init_bsp(void)
 {
 	percpu_setup(0, 0, &bsp_percpu);
 	gdt_init_cpu(0, bsp_ist);
+	syscall_init_cpu();
 	idt_init();
 	idt_load();
 }
@@ -75,6 +77,7 @@ void ap_entry(unsigned int cpu)
 	wrmsr(MSR_GS_BASE, (uintptr_t)pc);
 	cpu_setup_control_regs();
 	gdt_init_cpu(cpu, (void *)(pc->stack_bottom - 3 * IST_STACK_SIZE));
+	syscall_init_cpu();
 	idt_load();
 	apic_init_cpu();
 	ASSERT(apic_read_id() == pc->apic_id);

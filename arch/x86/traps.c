@@ -12,6 +12,7 @@
 #include "kernel/percpu.h"
 #include "kernel/printk.h"
 #include "kernel/sched.h"
+#include "kernel/uprog.h"
 
 /* (c) registered during init, before the vector can fire. */
 static irq_handler_t irq_handlers[256];
@@ -75,18 +76,23 @@ static bool fixup_exception(struct trap_frame *f)
 	return true;
 }
 
+void trap_dump_prefixed(const struct trap_frame *f, const char *p)
+{
+	printk("%sRIP: %016lx %pS\n", p, f->rip, (void *)f->rip);
+	printk("%sRSP: %016lx RFLAGS: %016lx CS: %04lx SS: %04lx ERR: %lx\n",
+	       p, f->rsp, f->rflags, f->cs, f->ss, f->error);
+	printk("%sRAX: %016lx RBX: %016lx RCX: %016lx\n", p, f->rax, f->rbx, f->rcx);
+	printk("%sRDX: %016lx RSI: %016lx RDI: %016lx\n", p, f->rdx, f->rsi, f->rdi);
+	printk("%sRBP: %016lx R8:  %016lx R9:  %016lx\n", p, f->rbp, f->r8, f->r9);
+	printk("%sR10: %016lx R11: %016lx R12: %016lx\n", p, f->r10, f->r11, f->r12);
+	printk("%sR13: %016lx R14: %016lx R15: %016lx\n", p, f->r13, f->r14, f->r15);
+	printk("%sCR0: %016lx CR2: %016lx CR3: %016lx CR4: %016lx\n",
+	       p, read_cr0(), read_cr2(), read_cr3(), read_cr4());
+}
+
 void trap_dump(const struct trap_frame *f)
 {
-	printk("  RIP: %016lx %pS\n", f->rip, (void *)f->rip);
-	printk("  RSP: %016lx RFLAGS: %016lx CS: %04lx SS: %04lx ERR: %lx\n",
-	       f->rsp, f->rflags, f->cs, f->ss, f->error);
-	printk("  RAX: %016lx RBX: %016lx RCX: %016lx\n", f->rax, f->rbx, f->rcx);
-	printk("  RDX: %016lx RSI: %016lx RDI: %016lx\n", f->rdx, f->rsi, f->rdi);
-	printk("  RBP: %016lx R8:  %016lx R9:  %016lx\n", f->rbp, f->r8, f->r9);
-	printk("  R10: %016lx R11: %016lx R12: %016lx\n", f->r10, f->r11, f->r12);
-	printk("  R13: %016lx R14: %016lx R15: %016lx\n", f->r13, f->r14, f->r15);
-	printk("  CR0: %016lx CR2: %016lx CR3: %016lx CR4: %016lx\n",
-	       read_cr0(), read_cr2(), read_cr3(), read_cr4());
+	trap_dump_prefixed(f, "  ");
 }
 
 static void exception(struct trap_frame *f)
@@ -99,6 +105,7 @@ static void exception(struct trap_frame *f)
 		user_finish(f);		/* the user code ends with the fault */
 	if (fixup_exception(f))
 		return;
+	uprog_kernel_fault(f, exception_names[f->vector]);	/* returns if it cannot help */
 
 	panic_exception(f, exception_names[f->vector]);
 }

@@ -66,6 +66,8 @@ extern bool (*page_fault_hook)(struct trap_frame *f, uint64_t cr2);
 
 void trap_dispatch(struct trap_frame *f);
 void trap_dump(const struct trap_frame *f);
+/* The same, each line starting with prefix (e.g. a KTAP diagnostic's). */
+void trap_dump_prefixed(const struct trap_frame *f, const char *prefix);
 
 /*
  * Exception fixups. An instruction listed in __ex_table that faults does

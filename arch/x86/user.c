@@ -1,5 +1,9 @@
 /*
  * Ring 3: entering user code and coming back. See arch/x86/user.h.
+ * What the ring-3 code's task is doing there (where user_enter() returns,
+ * how the code ended, which program runs) is the task's, not the CPU's
+ * (kernel/sched.h): a task may be preempted in ring 3 and resume on
+ * another CPU.
  */
 #include "arch/x86/user.h"
 #include "arch/x86/cpu.h"
@@ -8,33 +12,32 @@
 #include "kernel/panic.h"
 #include "kernel/percpu.h"
 #include "kernel/sched.h"
-
-uint64_t user_enter(uintptr_t entry, uint64_t a0, uint64_t a1, uint64_t rflags, uint64_t *return_rsp,
-		    uint64_t *task_rsp0, void *tss_rsp0);
-__attribute__((noreturn)) void user_leave(uint64_t return_rsp, uint64_t value);
+#include "kernel/uprog.h"
 
 int user_call(uintptr_t entry, uint64_t a0, uint64_t a1, uint64_t *ret)
 {
 	struct task *t = current_task();
 	uint64_t flags = irq_save();
-	/* Bit 1 is reserved and set; IOPL 0, AC clear. */
-	uint64_t rflags = (flags & RFLAGS_IF) | 0x2;
+	/* Bit 1 is reserved and set; IOPL 0, AC clear. The stubs need no
+	 * stack. */
+	struct user_regs regs = {
+		.rip = entry, .rsp = 0, .rflags = (flags & RFLAGS_IF) | 0x2, .rdi = a0, .rsi = a1,
+	};
 
 	ASSERT_MSG(!t->user_return_rsp, "user_call() nested in ring-3 code");
 	t->user_fault = 0;
-	/* user_enter() writes TSS.RSP0; t->rsp0 keeps it for the CPUs this
-	 * task is switched in on while it runs in ring 3 (kernel/sched.c). */
-	*ret = user_enter(entry, a0, a1, rflags, &t->user_return_rsp, &t->rsp0, tss_rsp0_slot());
+	*ret = user_enter(&regs, &t->user_return_rsp, tss_rsp0_slot());
 	irq_restore(flags);
 	return t->user_fault;
 }
 
 void user_finish(const struct trap_frame *f)
 {
-
 	struct task *t = current_task();
 	uint64_t rsp = t->user_return_rsp;
 
+	if (t->uprog)
+		uprog_trap(f);		/* a user program: killed */
 	ASSERT_MSG(rsp, "trap from ring 3 with no user_call() to return to (vector %lu at %lx)",
 		   f->vector, f->rip);
 	if (f->vector != VEC_USER_RET) {

@@ -21,8 +21,12 @@
  *   user_leave() <- trap_dispatch <- INT 0x80 or an unresolved fault
  *   restore regs and the caller's interrupt state
  *
- * The kernel never SWAPGSes: GS base stays the per-CPU pointer in ring 3
- * too (the stubs are the kernel's own code and never touch GS).
+ * GS base is 0 in ring 3; the per-CPU pointer waits in KERNEL_GS_BASE
+ * (the rules: arch/x86/isr.asm).
+ *
+ * User programs (kernel/uprog.h) enter ring 3 the same way, through
+ * user_enter() with their own registers, and come back through
+ * user_leave() when they exit or are killed.
  */
 #ifndef ARCH_X86_USER_H
 #define ARCH_X86_USER_H
@@ -33,7 +37,25 @@ struct trap_frame;
 
 /* The stubs, as linked (to be copied): each entry's offset from the start. */
 extern const char user_stubs_start[], user_stubs_end[];
-extern const char user_stub_read[], user_stub_write[];
+extern const char user_stub_read[], user_stub_write[], user_stub_syscall[];
+
+/* The ring-3 state user_enter() starts from. */
+struct user_regs {
+	uint64_t rip, rsp, rflags;
+	uint64_t rdi, rsi, rdx;
+};
+_Static_assert(__builtin_offsetof(struct user_regs, rdx) == 40, "isr.asm user_enter");
+
+/*
+ * Save the callee-saved registers and this stack (*return_rsp), point
+ * TSS.RSP0 (rsp0: tss_rsp0_slot()) and this CPU's entry_rsp just below it,
+ * and IRET to ring 3 with regs. Returns the value user_leave() is given.
+ * Interrupts off.
+ */
+uint64_t user_enter(const struct user_regs *regs, uint64_t *return_rsp, void *rsp0);
+/* Resume user_enter()'s caller, on the stack it saved, returning value.
+ * Interrupts off, GS the kernel's. */
+__attribute__((noreturn)) void user_leave(uint64_t return_rsp, uint64_t value);
 
 /*
  * Run ring-3 code at entry with RDI = a0, RSI = a1, interrupts as the
@@ -45,7 +67,8 @@ extern const char user_stub_read[], user_stub_write[];
 int user_call(uintptr_t entry, uint64_t a0, uint64_t a1, uint64_t *ret);
 
 /* trap_dispatch(): f came from ring 3 and ends the user code (INT 0x80,
- * or an exception nobody resolved). Does not return. */
+ * or an exception nobody resolved): user_call() returns, or the user
+ * program is killed (kernel/uprog.h). Does not return. */
 __attribute__((noreturn)) void user_finish(const struct trap_frame *f);
 
 #endif
