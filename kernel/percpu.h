@@ -64,9 +64,12 @@ struct percpu {
 	struct task *current;
 	struct task *idle_task;
 	struct task *switch_prev;
-	/* The #PF hook resolves no fault: a test's speculative TLB fill
-	 * (tests/torture.c) reads with the exception fixup only. (i) */
+	/* The #PF hook resolves no fault: a ring-3 probe runs
+	 * (arch/x86/user.c, user_probe_read()), and the kernel stack it
+	 * returns on and how it ended. (i) */
 	bool faults_unresolved;
+	uint64_t probe_return_rsp;
+	int probe_fault;
 	/* RCU (sched flavor): an expedited grace period waits for this
 	 * CPU's next quiescent state; the outermost rcu_read_unlock()
 	 * reports it. (o) set in the expedited IPI handler, cleared by the

@@ -8,11 +8,13 @@
 #include "arch/x86/cpu.h"
 #include "arch/x86/traps.h"
 #include "arch/x86/tsc.h"
+#include "arch/x86/user.h"
 #include "kernel/atomic.h"
 #include "kernel/percpu.h"
 #include "kernel/printk.h"
 #include "kernel/rcu.h"
 #include "kernel/sched.h"
+#include "kernel/syscall_abi.h"
 #include "kernel/smp_call.h"
 #include "kernel/sort.h"
 #include "kernel/string.h"
@@ -615,6 +617,35 @@ static void context_switch(void)
 		mm_destroy(b);
 }
 
+/*
+ * System call round trip from ring 3: a stub makes SYSCALLS getcpu calls
+ * in a loop (SYSCALL in, SYSRET out, the frame saved and restored), in a
+ * user task's mm; ns per call, median of batches, the one ring-3 entry
+ * and exit of each batch included (1/SYSCALLS of it per call).
+ */
+#define SYSCALLS 2000
+
+static void syscall_roundtrip(void)
+{
+	struct mm *mm = mm_create();
+	uint64_t b[BATCHES], ret;
+
+	if (!KTAP_EXPECT(mm, "out of memory"))
+		return;
+	mm_switch(mm);
+	uintptr_t stub = USER_STUB_VA + (uintptr_t)(user_stub_syscall_loop - user_stubs_start);
+	for (int k = 0; k < BATCHES; k++) {
+		uint64_t t0 = rdtsc_ordered();
+		int fault = user_call(stub, SYSCALLS, SYS_getcpu, &ret);
+		b[k] = tsc_to_ns(rdtsc_ordered() - t0) / SYSCALLS;
+		if (!KTAP_EXPECT(!fault, "the system-call stub faulted (vector %d)", fault - 1))
+			break;
+	}
+	mm_switch_kernel();
+	mm_destroy(mm);
+	bench_line("syscall_roundtrip", median_u64(b, BATCHES), "ns", "call=getcpu");
+}
+
 static const struct ktap_case bench_cases[] = {
 	KTAP_CASE(basics),
 	KTAP_CASE(ipi_receive),
@@ -627,5 +658,6 @@ static const struct ktap_case bench_cases[] = {
 	KTAP_CASE(call_rcu_rate),
 	KTAP_CASE(rcu_read),
 	KTAP_CASE(context_switch),
+	KTAP_CASE(syscall_roundtrip),
 };
 KTAP_SUITE(bench, bench_cases);

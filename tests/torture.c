@@ -1,5 +1,7 @@
 /* Shared torture machinery: see tests/torture.h. */
 #include "tests/torture.h"
+#include "arch/x86/pte.h"
+#include "arch/x86/user.h"
 #include "kernel/cmdline.h"
 #include "kernel/percpu.h"
 #include "kernel/printk.h"
@@ -7,10 +9,7 @@
 #include "kernel/report.h"
 #include "kernel/sched.h"
 #include "kernel/timer.h"
-#include "arch/x86/cpu.h"
-#include "arch/x86/traps.h"
 #include "mm/debug.h"
-#include "arch/x86/pte.h"
 #include "mm/fault.h"
 #include "mm/kmalloc.h"
 #include "mm/mm.h"
@@ -118,7 +117,7 @@ void torture_speculate(struct torture *t, uintptr_t base, uintptr_t len)
 	t->spec_len = len;
 }
 
-#define SPEC_FILLS 8
+#define SPEC_FILLS 16
 
 static struct torture *spec_run;		/* (c) while torture_run() runs */
 /* (i) each CPU its own: its generator and the pages it filled. */
@@ -128,27 +127,13 @@ static struct spec_cpu {
 } __cacheline_aligned spec_cpu[MAX_CPUS];
 
 /*
- * A read of a user page from here, through the TLB, that fills it and
- * never faults in: SMAP opened for the one access, the #PF hook told to
- * leave a miss to the exception fixup (the mm being loaded is not yet
- * the CPU's mm). On a CPU with one TLB for all privilege levels (Bochs,
- * hardware) the fill serves later user accesses too; QEMU keeps
- * separate TLBs per privilege and SMAP state, where the check at
- * MM_SWITCH_DONE, made the same way, sees it.
+ * A read of a user page from here, through the TLB, in ring 3 (QEMU keeps
+ * a TLB per privilege level, so a fill the user accesses are to meet
+ * must be a user access), that never faults in (arch/x86/user.h).
  */
 static int spec_read(uintptr_t addr, uint64_t *v)
 {
-	struct percpu *pc = this_cpu();
-	int r;
-
-	pc->faults_unresolved = true;
-	if (cpu_features.smap)
-		stac();
-	r = read_u64_safe((const void *)addr, v);
-	if (cpu_features.smap)
-		clac();
-	pc->faults_unresolved = false;
-	return r;
+	return user_probe_read(addr, v);
 }
 
 /*
@@ -183,11 +168,11 @@ static void spec_fill(struct mm *mm, enum mm_switch_point at)
 	}
 	/* Hold the window until a shootdown of mm starts (an initiator bumps
 	 * tlb_gen just before it reads the cpumask: mm/tlb.c, (C)), or up
-	 * to 200 us, now and then 1 ms; then 50 us longer, time for it to
+	 * to 500 us, now and then 2 ms; then 50 us longer, time for it to
 	 * read the cpumask and, if it skipped this CPU, to free the pages.
 	 * With interrupts off here, a correct switch only delays that
 	 * initiator's ack (it waits for this CPU before it frees). */
-	uint64_t end = rdtsc() + ns_to_tsc(prng_below(r, 8) ? 200000 : 1000000);
+	uint64_t end = rdtsc() + ns_to_tsc(prng_below(r, 8) ? 500000 : 2000000);
 	while (load_relaxed(&mm->tlb_gen) == gen && (int64_t)(rdtsc() - end) < 0)
 		cpu_relax();
 	if (load_relaxed(&mm->tlb_gen) != gen)

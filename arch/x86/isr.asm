@@ -161,6 +161,7 @@ global user_stubs_end
 global user_stub_read
 global user_stub_write
 global user_stub_syscall
+global user_stub_syscall_loop
 
 section .text
 user_enter:
@@ -229,5 +230,13 @@ user_stub_syscall:		; RAX = system call RDI (argument RSI); no stack
 	mov rax, rdi
 	mov rdi, rsi
 	syscall
+	int 0x80
+user_stub_syscall_loop:		; system call RSI, RDI times (RDI > 0): the bench's round trips
+	mov rbx, rdi
+.again:
+	mov rax, rsi
+	syscall
+	dec rbx
+	jnz .again
 	int 0x80
 user_stubs_end:

@@ -37,7 +37,7 @@ struct trap_frame;
 
 /* The stubs, as linked (to be copied): each entry's offset from the start. */
 extern const char user_stubs_start[], user_stubs_end[];
-extern const char user_stub_read[], user_stub_write[], user_stub_syscall[];
+extern const char user_stub_read[], user_stub_write[], user_stub_syscall[], user_stub_syscall_loop[];
 
 /* The ring-3 state user_enter() starts from. */
 struct user_regs {
@@ -65,6 +65,16 @@ __attribute__((noreturn)) void user_leave(uint64_t return_rsp, uint64_t value);
  * interrupt handler interrupting ring 3.
  */
 int user_call(uintptr_t entry, uint64_t a0, uint64_t a1, uint64_t *ret);
+
+/*
+ * Read the u64 at addr in ring 3 on behalf of no task, interrupts off
+ * (they stay off in ring 3): what a context switch's speculative TLB
+ * fill stands for in tests (mm/debug.h, mm_switch_hook). A fault is not
+ * resolved (the mm being loaded may not be the CPU's mm yet): it ends
+ * the probe, returned as vector + 1; 0 with *val on success. TSS.RSP0
+ * and entry_rsp are as before on return.
+ */
+int user_probe_read(uintptr_t addr, uint64_t *val);
 
 /* trap_dispatch(): f came from ring 3 and ends the user code (INT 0x80,
  * or an exception nobody resolved): user_call() returns, or the user
