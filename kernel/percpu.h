@@ -140,7 +140,6 @@ static inline void preempt_enable_no_resched(void)
 {
 	__asm__ volatile("decl %%gs:%c0" : : "i"(__builtin_offsetof(struct percpu, preempt_count)) : "memory");
 }
-#define preempt_enable_no_qs preempt_enable_no_resched
 void sched_preempt_point(void);
 /* Lower the count, and switch if one is due and we may. */
 static inline void preempt_enable(void)

@@ -86,7 +86,10 @@ static inline void rcu_read_lock(void)
 static inline void rcu_read_unlock(void)
 {
 	if (rcu_flavor == RCU_SCHED) {
-		preempt_enable_no_qs();
+		/* The end of a non-preemptible section: a switch the tick
+		 * asked for happens here (a quiescent state, kernel/sched.h),
+		 * as at any preempt_enable(). */
+		preempt_enable();
 		if (this_cpu()->preempt_count == 0 && __builtin_expect(this_cpu()->rcu_exp_need_qs, 0))
 			rcu_read_unlock_special();
 		return;
