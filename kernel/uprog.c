@@ -18,6 +18,7 @@
 #include "arch/x86/desc.h"
 #include "arch/x86/syscall.h"
 #include "arch/x86/traps.h"
+#include "arch/x86/tsc.h"
 #include "arch/x86/user.h"
 #include "kernel/elf.h"
 #include "kernel/errno.h"
@@ -65,6 +66,12 @@ static long load(struct uprog *p, const void *image, size_t size, uintptr_t *ent
 int uprog_run(const char *name, const void *image, size_t size, const uint64_t args[3],
 	      unsigned int flags, struct uprog_result *res)
 {
+	return uprog_run_timed(name, image, size, args, flags, 0, res);
+}
+
+int uprog_run_timed(const char *name, const void *image, size_t size, const uint64_t args[3],
+		    unsigned int flags, uint64_t timeout_ns, struct uprog_result *res)
+{
 	struct task *t = current_task();
 	struct mm *prev = t->mm;
 	struct uprog p = { .name = name, .flags = flags, .res = res };
@@ -85,6 +92,8 @@ int uprog_run(const char *name, const void *image, size_t size, const uint64_t a
 			.rip = entry, .rsp = sp, .rflags = RFLAGS_IF | 0x2,
 			.rdi = args[0], .rsi = args[1], .rdx = args[2],
 		};
+		if (timeout_ns)
+			p.deadline_tsc = rdtsc() + ns_to_tsc(timeout_ns);
 		irq_disable();
 		t->uprog = &p;
 		user_enter(&regs, &p.return_rsp, tss_rsp0_slot());
@@ -135,6 +144,16 @@ void uprog_trap(const struct trap_frame *f)
 	if (!(p->flags & UPROG_EXPECT_SEGV))
 		report_error("segv", "user %s: killed by vector %lu (error %lx, address %lx) at %lx, sp %lx",
 			     p->name, f->vector, f->error, p->res->cr2, f->rip, f->rsp);
+	leave(p);
+}
+
+void uprog_check_deadline(const struct trap_frame *f)
+{
+	struct uprog *p = current_task()->uprog;
+
+	if (!p || !p->deadline_tsc || (int64_t)(rdtsc() - p->deadline_tsc) < 0)
+		return;
+	record_kill(p, UPROG_TIMEOUT, f);
 	leave(p);
 }
 

@@ -1,6 +1,6 @@
 /*
  * User programs: ELF executables run in ring 3 in an address space of
- * their own, synchronously on the calling CPU.
+ * their own, synchronously in the calling task.
  *
  * uprog_run() creates an mm, loads the image (kernel/elf.h), maps a
  * stack, enters ring 3 at the ELF entry with RDI, RSI, RDX = args[0..2]
@@ -20,9 +20,9 @@
  * for a program's sake.
  *
  * The state of a running program is struct uprog, on uprog_run()'s stack
- * and found through this CPU's percpu->uprog; nothing else is kept per
- * CPU, so the same function can be the body of a task once there is a
- * scheduler (percpu->uprog then becomes the task's).
+ * and found through its task's uprog field (kernel/sched.h): the program
+ * runs in the calling task, which may be preempted in ring 3 and resume
+ * on another CPU.
  */
 #ifndef KERNEL_UPROG_H
 #define KERNEL_UPROG_H
@@ -35,7 +35,7 @@ struct mm;
 struct trap_frame;
 
 enum uprog_end { UPROG_EXITED, UPROG_KILLED };
-enum uprog_kill { UPROG_SEGV = 1, UPROG_KERNEL_FAULT };
+enum uprog_kill { UPROG_SEGV = 1, UPROG_KERNEL_FAULT, UPROG_TIMEOUT };
 
 /* The caller expects the program to be killed by a fault of its own (a
  * test of the kill): no "segv" report. Kernel faults are reported anyway. */
@@ -50,8 +50,8 @@ struct uprog_result {
 };
 
 /*
- * Protection: (o) the CPU running the program, which is the only one that
- * looks at it (from uprog_run(), its system calls and its traps).
+ * Protection: (o) the task running the program, the only one that looks
+ * at it (from uprog_run(), its system calls and its traps).
  */
 struct uprog {
 	const char *name;		/* (o) for messages */
@@ -62,6 +62,7 @@ struct uprog {
 	int syscall_preempt_count;	/* (o) preempt_count at the call's entry */
 	uint64_t syscall_nr;		/* (o) the call being served */
 	struct uprog_result *res;	/* (o) */
+	uint64_t deadline_tsc;		/* (o) killed at a return to ring 3 past it; 0: never */
 };
 
 /*
@@ -69,13 +70,23 @@ struct uprog {
  * when it ran, or the loader's error (-ENOEXEC: a bad image; -ENOMEM)
  * without running it.
  * A thread with interrupts on; loads and then drops the program's mm on
- * this CPU (the CPU's previous mm is loaded again afterwards).
+ * the task (its previous mm is loaded again afterwards).
  */
 int uprog_run(const char *name, const void *image, size_t size, const uint64_t args[3],
 	      unsigned int flags, struct uprog_result *res);
 
-/* The program running on this CPU (NULL: none, e.g. user_call()'s stubs). */
+/* The program the running task runs (NULL: none, e.g. user_call()'s stubs). */
 struct uprog *uprog_current(void);
+
+/* Same, killed (UPROG_TIMEOUT) at the first interrupt that returns to
+ * it in ring 3 after timeout_ns: a program that never makes a system
+ * call still takes the tick, and is preempted there like any task. */
+int uprog_run_timed(const char *name, const void *image, size_t size, const uint64_t args[3],
+		    unsigned int flags, uint64_t timeout_ns, struct uprog_result *res);
+
+/* An interrupt (f) is about to return to ring 3: end the running
+ * program if its time is up. Interrupts off. */
+void uprog_check_deadline(const struct trap_frame *f);
 
 /* exit(code): end the program. Interrupts any. */
 __attribute__((noreturn)) void uprog_exit(long code);

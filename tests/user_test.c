@@ -9,6 +9,7 @@
 #include "kernel/percpu.h"
 #include "kernel/report.h"
 #include "kernel/sched.h"
+#include "kernel/string.h"
 #include "kernel/syscall_abi.h"
 #include "kernel/uprog.h"
 #include "mm/mm.h"
@@ -172,10 +173,78 @@ static void bad_image_not_started(void)
 	KTAP_EXPECT(!user_program_find("no_such_program"), "found a program that does not exist");
 }
 
-static void spin_needs_preemption(void)
+/*
+ * spin loops in ring 3 and never makes a system call. It runs in a task
+ * pinned to one CPU beside a counter pinned to the same CPU, which starts
+ * counting only once spin has started: the counter makes progress while
+ * spin still runs only if the tick preempts ring 3. spin is ended by its
+ * time limit (UPROG_TIMEOUT) at a return to ring 3.
+ */
+static struct {
+	struct uprog_result res;
+	int r;
+	int started, done;		/* (a) */
+	unsigned long count;		/* (a) the counter's */
+	unsigned long count_at_end;	/* what spin's task saw when spin ended */
+} sp;
+
+static void spin_task(void *arg)
 {
-	KTAP_EXPECT(user_program_find("spin"), "spin is not in the image");
-	ktap_skip("spin never makes a system call: running it needs a preemptive scheduler");
+	const struct user_program *prog = arg;
+	const uint64_t args[3] = { 0 };
+
+	store_release(&sp.started, 1);
+	sp.r = uprog_run_timed("spin", prog->start, (size_t)(prog->end - prog->start), args, 0,
+			       300000000ull, &sp.res);
+	sp.count_at_end = load_acquire(&sp.count);
+	store_release(&sp.done, 1);
+}
+
+static void counter_task(void *arg)
+{
+	(void)arg;
+	while (!load_acquire(&sp.started))
+		sched_yield();
+	while (!load_acquire(&sp.done)) {
+		store_release(&sp.count, sp.count + 1);
+		cpu_relax();
+	}
+}
+
+static void spin_preempted(void)
+{
+	const struct user_program *prog = user_program_find("spin");
+	unsigned int cpu = cpumask_next(&cpu_online_mask, 0), c;
+	long pages = user_pages();
+
+	if (!KTAP_EXPECT(prog, "spin is not in the image"))
+		return;
+	for_each_online_cpu(c)
+		cpu = c;		/* the last one: not main's, when there are two */
+	memset(&sp, 0, sizeof(sp));
+	struct task *s = task_create("spin", spin_task, (void *)prog, NULL, (int)cpu);
+	struct task *k = task_create("counter", counter_task, NULL, NULL, (int)cpu);
+	if (!KTAP_EXPECT(s && k, "out of memory")) {
+		if (s)
+			task_free(s);
+		if (k)
+			task_free(k);
+		return;
+	}
+	task_start(s, cpu);
+	task_start(k, cpu);
+	while (!task_done(s) || !task_done(k))
+		sched_yield();
+	task_free(s);
+	task_free(k);
+	KTAP_EXPECT(sp.r == 0, "spin did not start: %d", sp.r);
+	KTAP_EXPECT(sp.res.end == UPROG_KILLED && sp.res.kill == UPROG_TIMEOUT,
+		    "spin ended %d (kill %d), expected killed at its time limit", sp.res.end, sp.res.kill);
+	KTAP_EXPECT(sp.count_at_end > 0, "the counter on cpu %u never ran while spin spun: ring 3 was "
+		    "not preempted", cpu);
+	KTAP_EXPECT(user_pages() == pages, "%ld user pages and tables not freed", user_pages() - pages);
+	ktap_diag("spin ran 300 ms on cpu %u; the counter beside it counted to %lu meanwhile", cpu,
+		  sp.count_at_end);
 }
 
 static const struct ktap_case user_cases[] = {
@@ -184,6 +253,6 @@ static const struct ktap_case user_cases[] = {
 	KTAP_CASE(segv_killed_and_attributed),
 	KTAP_CASE(segv_reported_when_unexpected),
 	KTAP_CASE(bad_image_not_started),
-	KTAP_CASE(spin_needs_preemption),
+	KTAP_CASE(spin_preempted),
 };
 KTAP_SUITE(user, user_cases);

@@ -145,4 +145,6 @@ void trap_dispatch(struct trap_frame *f)
 	pc->irq_depth--;
 	pc->irq_regs = prev;
 	sched_irq_exit(f);
+	if (trap_from_user(f))
+		uprog_check_deadline(f);
 }
