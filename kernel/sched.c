@@ -139,6 +139,7 @@ static void task_init_common(struct task *t, const char *name, int pin)
 {
 	strlcpy(t->name, name, TASK_NAME_LEN);
 	t->pin = pin;
+	t->weight = 1;
 	t->id = atomic_add_return(&next_task_id, 1);
 }
 
@@ -473,7 +474,7 @@ static void sched_tick(struct trap_frame *f)
 	(void)f;
 	if (pc->current == pc->idle_task)
 		return;		/* the idle loop checks after every wake */
-	if (++rq->slice_ticks * 1000 < sched_slice_ms * HZ)
+	if (++rq->slice_ticks * 1000 < sched_slice_ms * HZ * pc->current->weight)
 		return;
 	rq->slice_ticks = 0;
 	if (load_relaxed(&rq->nr))

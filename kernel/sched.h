@@ -68,6 +68,7 @@ struct task {
 	unsigned int id;		/* (c) */
 	char name[TASK_NAME_LEN];	/* (c) */
 	uintptr_t priv;			/* (c) the creator's (a torture worker's index) */
+	unsigned int weight;		/* (c) slices of sched_slice= it runs before the tick preempts it */
 	/* rcu=preempt readers (kernel/rcu.h): nesting and the phase the
 	 * outermost lock counted in belong to the task, not the CPU, since
 	 * a reader may be switched out and resume elsewhere. (t) */

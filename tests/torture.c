@@ -230,6 +230,12 @@ void torture_run(struct torture *t, worker_fn fn, void *arg)
 		KTAP_ASSERT(workers[i], "out of memory for torture task %u", i);
 		workers[i]->priv = i;
 	}
+	/* Worker 0 leads where a suite has a lead (the mapper, the
+	 * unmapper, the flipper, the RCU writer): among 2 workers per CPU,
+	 * kernel threads and the neighbour it would get a few percent of a
+	 * CPU and the runs would hold few of its events; four slices per
+	 * turn keep it near half a CPU. */
+	workers[0]->weight = 4;
 	for_each_online_cpu(c) {
 		snprintf(name, sizeof(name), "kthread/%u", c);
 		helpers[nh] = task_create(name, kthread_fn, t, NULL, TASK_ANY_CPU);
