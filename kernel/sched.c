@@ -342,10 +342,10 @@ static void finish_switch(void)
 	struct task *last = pc->switch_prev;
 
 	pc->switch_prev = NULL;
-	if (last && last != pc->idle_task)
-		last->on_cpu = 0;
 	ASSERT_MSG(last, "cpu %u finishes a switch it did not start (current %s)", pc->cpu, pc->current->name);
-	if (last && last != pc->idle_task) {
+	if (last != pc->idle_task) {
+		/* Off this CPU; the queue lock publishes it with the task. */
+		last->on_cpu = 0;
 		if (last->state == TASK_RUNNABLE)
 			enqueue(last, requeue_cpu(last, &rqs[pc->cpu], pc->cpu));
 		else if (last->state == TASK_DEAD)
@@ -400,6 +400,7 @@ void schedule(void)
 
 	ASSERT_MSG(pc->preempt_count == 0, "schedule() with preempt count %d in %s", pc->preempt_count,
 		   prev->name);
+	ASSERT_MSG(!pc->irq_depth, "schedule() from an interrupt handler");
 	preempt_disable();
 	pc->need_resched = false;
 	struct task *next = pick_next(pc, prev);
