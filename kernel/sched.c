@@ -220,6 +220,13 @@ static void enqueue(struct task *t, unsigned int cpu)
 		apic_send_ipi(cpu_percpu(cpu)->apic_id, VEC_WAKE);
 }
 
+/* The online CPU after c, wrapping around. */
+static unsigned int next_online_cpu(unsigned int c)
+{
+	c = cpumask_next(&cpu_online_mask, c + 1);
+	return c < MAX_CPUS ? c : cpumask_next(&cpu_online_mask, 0);
+}
+
 void task_start(struct task *t, unsigned int cpu_hint)
 {
 	unsigned int cpu;
@@ -230,7 +237,7 @@ void task_start(struct task *t, unsigned int cpu_hint)
 		unsigned int n = cpu_hint % nr_cpus_online;
 		cpu = cpumask_next(&cpu_online_mask, 0);
 		while (n--)
-			cpu = cpumask_next(&cpu_online_mask, cpu + 1);
+			cpu = next_online_cpu(cpu);
 	}
 	ASSERT_MSG(cpumask_test(&cpu_online_mask, cpu), "task %s pinned to offline cpu %u", t->name, cpu);
 	t->cpu = cpu;
@@ -283,9 +290,7 @@ static struct task *steal(unsigned int me)
 	unsigned int c = me;
 
 	for (unsigned int i = 1; i < nr_cpus_online; i++) {
-		c = cpumask_next(&cpu_online_mask, c + 1);
-		if (c >= MAX_CPUS)
-			c = cpumask_next(&cpu_online_mask, 0);
+		c = next_online_cpu(c);
 		struct rq *rq = &rqs[c];
 		if (!load_relaxed(&rq->nr_movable))
 			continue;
@@ -324,11 +329,9 @@ static unsigned int requeue_cpu(struct task *t, struct rq *rq, unsigned int me)
 	    prng_below(&rq->rng, 100) >= sched_migrate_pct)
 		return t->pin != TASK_ANY_CPU ? (unsigned int)t->pin : me;
 	unsigned int n = (unsigned int)prng_below(&rq->rng, nr_cpus_online - 1), c = me;
-	do {
-		c = cpumask_next(&cpu_online_mask, c + 1);
-		if (c >= MAX_CPUS)
-			c = cpumask_next(&cpu_online_mask, 0);
-	} while (n--);
+	do
+		c = next_online_cpu(c);
+	while (n--);
 	return c;
 }
 
@@ -486,7 +489,8 @@ static bool has_work(struct percpu *pc)
 {
 	if (load_relaxed(&rqs[pc->cpu].nr))
 		return true;
-	for (unsigned int c = 0; c < MAX_CPUS; c++)
+	unsigned int c;
+	for_each_online_cpu(c)
 		if (c != pc->cpu && load_relaxed(&rqs[c].nr_movable))
 			return true;
 	return false;
