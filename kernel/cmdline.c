@@ -66,6 +66,8 @@ static int apply(const struct cmdline_opt *o, const char *word, size_t wlen,
 		}
 		memcpy(o->var, val, vlen);
 		((char *)o->var)[vlen] = 0;
+		if (o->check && !o->check(o->var, err, errlen))
+			return -1;
 		break;
 	}
 done:

@@ -24,6 +24,9 @@ struct cmdline_opt {
 	uint64_t min, max;		/* OPT_U64 bounds */
 	const char *help;
 	bool *set;			/* optional: becomes true when given */
+	/* OPT_STR, optional: check the stored value; false with err
+	 * filled rejects the word as a bad value. */
+	bool (*check)(const char *val, char *err, size_t errlen);
 };
 
 #define CMDLINE_OPT_(id, ...)						\

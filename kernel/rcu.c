@@ -118,6 +118,7 @@
 #include "kernel/report.h"
 #include "kernel/smp_call.h"
 #include "kernel/spinlock.h"
+#include "kernel/stall.h"
 #include "kernel/timer.h"
 #include "kernel/worker.h"
 #include "mm/kmalloc.h"
@@ -125,6 +126,19 @@
 DEFINE_INJECT(rcu_early_gp, "a grace period ends before the last CPU reports (sched) or before the old readers left (preempt)");
 DEFINE_INJECT(rcu_skip_qs_check, "the tick reports a quiescent state without checking the preempt count");
 DEFINE_INJECT(rcu_preempt_untracked, "a reader switched out is not counted until it runs again (rcu=preempt)");
+
+/* The steps of the pairings above: grace-period start and end, the
+ * preempt phase flip, quiescent-state reports, callbacks. */
+DEFINE_STALL(rcu_gp_started, 50, "grace period: number raised, CPUs owing a report not yet read (gp.lock held)");
+DEFINE_STALL(rcu_gp_ending, 50, "grace period: every report in, completion not yet published (gp.lock held)");
+DEFINE_STALL(rcu_phase_flip, 50, "rcu=preempt: inactive phase drained, phase not yet flipped");
+DEFINE_STALL(rcu_phase_flipped, 50, "rcu=preempt: phase flipped, old phase's readers not yet scanned");
+DEFINE_STALL(rcu_reader_phase, 20, "rcu=preempt reader: phase read, its lock count not yet raised");
+DEFINE_STALL(rcu_qs_report, 50, "rcu=sched: quiescent state seen, not yet reported");
+DEFINE_STALL(rcu_exp_ipi, 50, "expedited grace period: IPI taken, reader state not yet read");
+DEFINE_STALL(rcu_cb_advance, 50, "callbacks: completed grace period read, lists not yet advanced");
+DEFINE_STALL(rcu_idle_enter, 50, "idle entry: idle flag visible, quiescent state not yet reported");
+DEFINE_STALL(rcu_reader_switched_out, 50, "rcu=preempt: a reader counted as blocked, switch not yet done");
 
 #define RCU_BATCH 64
 
@@ -207,6 +221,7 @@ static void start_gp_locked(void)
 	/* Order the callers' updates (and the new gp.current) before the
 	 * idle flags read below: pairing (C) at the top of the file. */
 	smp_mb();
+	stall(rcu_gp_started);
 	if (rcu_flavor == RCU_PREEMPT) {
 		gp.phase_state = PHASE_DRAIN_INACTIVE;
 		return;
@@ -227,6 +242,7 @@ static void end_gp_locked(void)
 	/* Everything the readers did happens before the callbacks run:
 	 * release pairs with the acquire of gp.completed in
 	 * advance_callbacks(). */
+	stall(rcu_gp_ending);
 	store_release(&gp.completed, gp.current);
 	gp.phase_state = PHASE_IDLE;
 	if (gp.requested > gp.completed)
@@ -259,6 +275,7 @@ static void report_qs(unsigned int cpu)
 {
 	if (!cpumask_test(&gp.qs_mask, cpu))
 		return;
+	stall(rcu_qs_report);
 	uint64_t flags = spin_lock_irqsave(&gp.lock);
 	if (gp.current != gp.completed && cpumask_test(&gp.qs_mask, cpu)) {
 		cpumask_clear_cpu(&gp.qs_mask, cpu);
@@ -296,9 +313,11 @@ static void preempt_advance_locked(void)
 		 * before flipping back to it. */
 		if (!readers_drained(rcu_preempt_phase ^ 1))
 			return;
+		stall(rcu_phase_flip);
 		smp_mb();
 		store_relaxed(&rcu_preempt_phase, rcu_preempt_phase ^ 1);
 		smp_mb();
+		stall(rcu_phase_flipped);
 		gp.phase_state = PHASE_DRAIN_OLD;
 	}
 	if (gp.phase_state == PHASE_DRAIN_OLD) {
@@ -368,6 +387,7 @@ static void rcu_idle_enter(void)
 	/* pc->idle was set by the caller; make it visible before the
 	 * report, so a grace period starting now skips this CPU. */
 	smp_mb();
+	stall(rcu_idle_enter);
 	if (rcu_flavor == RCU_SCHED && pc->preempt_count == 0) {
 		rcu_cpu[pc->cpu].stats.qs_idle++;
 		report_qs(pc->cpu);
@@ -403,6 +423,7 @@ static void rcu_switch_out(struct task *prev)
 		return;
 	prev->rcu_blocked = true;
 	atomic_inc(&rcu_blocked_readers);
+	stall(rcu_reader_switched_out);
 	sched_stat_inc(SCHED_PREEMPTED_READER);
 	if (injected(rcu_preempt_untracked)) {
 		/* The bug: count the reader as gone while it is out. */
@@ -435,6 +456,7 @@ static void advance_callbacks(struct rcu_cpu *rc)
 {
 	uint64_t completed = load_acquire(&gp.completed);
 
+	stall(rcu_cb_advance);
 	while (rc->nseg && rc->seg_gp[0] <= completed) {
 		cblist_splice(&rc->done, &rc->seg[0]);
 		rc->seg[0] = rc->seg[1];
@@ -560,6 +582,7 @@ static void exp_ipi(struct trap_frame *f)
 	/* The IPI runs with interrupts off; the interrupted context had
 	 * them on (or we would not be here), so preempt count 0 means it
 	 * was quiescent. */
+	stall(rcu_exp_ipi);
 	if (pc->preempt_count == 0) {
 		rcu_cpu[pc->cpu].stats.qs_exp_ipi++;
 		report_qs(pc->cpu);

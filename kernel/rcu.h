@@ -33,6 +33,7 @@
 #include "kernel/percpu.h"
 #include "kernel/rcu_types.h"
 #include "kernel/sched.h"
+#include "kernel/stall.h"
 
 enum rcu_flavor { RCU_SCHED, RCU_PREEMPT };
 extern int rcu_flavor;		/* (c) after the command line */
@@ -51,6 +52,7 @@ struct rcu_cpu_preempt {
 } __cacheline_aligned;
 extern struct rcu_cpu_preempt rcu_preempt_cpu[MAX_CPUS];
 extern int rcu_preempt_phase;	/* (a) current phase, 0 or 1 */
+DECLARE_STALL(rcu_reader_phase);	/* kernel/rcu.c */
 
 void rcu_read_unlock_special(void);
 
@@ -76,6 +78,7 @@ static inline void rcu_read_lock(void)
 	if (t->rcu_nesting++ == 0) {
 		struct rcu_cpu_preempt *rc = &rcu_preempt_cpu[smp_processor_id()];
 		int idx = load_relaxed(&rcu_preempt_phase);
+		stall(rcu_reader_phase);
 		t->rcu_idx = idx;
 		store_relaxed(&rc->lock[idx], rc->lock[idx] + 1);
 		smp_mb();

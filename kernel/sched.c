@@ -55,6 +55,7 @@
 #include "kernel/printk.h"
 #include "kernel/prng.h"
 #include "kernel/spinlock.h"
+#include "kernel/stall.h"
 #include "kernel/string.h"
 #include "kernel/timer.h"
 #include "kernel/worker.h"
@@ -88,6 +89,11 @@ static unsigned int next_task_id;	/* (a) */
 
 void (*sched_switch_out_hook)(struct task *prev);
 void (*sched_switch_in_hook)(struct task *next);
+
+/* The context switch's steps (its interleaving with a shootdown is (F) in
+ * mm/tlb.c, with RCU (E) in kernel/rcu.c). Interrupts are off. */
+DEFINE_STALL(sched_switch_out, 50, "context switch: prev's RCU state saved, next's mm not yet loaded");
+DEFINE_STALL(sched_switch, 50, "context switch: next is current, its stack not yet switched to");
 
 void switch_to(uintptr_t *prev_rsp, uintptr_t next_rsp);
 extern const char task_trampoline[];
@@ -369,6 +375,7 @@ static void context_switch(struct percpu *pc, struct task *prev, struct task *ne
 		   "task %s pinned to cpu %d switched in on cpu %u", next->name, next->pin, pc->cpu);
 	if (sched_switch_out_hook)
 		sched_switch_out_hook(prev);
+	stall(sched_switch_out);
 	if (next->mm)
 		mm_load_irqs_off(next->mm);
 	else
@@ -390,6 +397,7 @@ static void context_switch(struct percpu *pc, struct task *prev, struct task *ne
 		   next->name, pc->cpu, next->on_cpu - 1);
 	next->on_cpu = (int)pc->cpu + 1;
 	pc->current = next;
+	stall(sched_switch);
 	switch_to(&prev->rsp, next->rsp);
 	/* Back in prev, switched in again, maybe on another CPU. */
 	finish_switch();

@@ -29,8 +29,12 @@
 #include "kernel/percpu.h"
 #include "kernel/spinlock.h"
 #include "kernel/panic.h"
+#include "kernel/stall.h"
 #include "kernel/timer.h"
 #include "mm/kmalloc.h"
+
+DEFINE_STALL(smp_call_posted, 50, "cross-CPU call: request posted and IPI sent, not yet waited for");
+DEFINE_STALL(smp_call_serve, 50, "cross-CPU call: the target took the request, function not yet run");
 
 static uint64_t ipi_timeout_ms;
 CMDLINE_U64(ipi_timeout, ipi_timeout_ms, 0, 600000, "ms to wait for a cross-CPU call (0: default)");
@@ -67,6 +71,7 @@ void smp_call_serve(void)
 		/* Functions always run with interrupts off, whether from the
 		 * IPI or polled by a waiter. */
 		flags = irq_save();
+		stall(smp_call_serve);
 		r->fn(r->arg);
 		irq_restore(flags);
 		/* Pairs with the acquire load in wait_done(): the caller sees
@@ -126,6 +131,7 @@ void smp_call_on(unsigned int cpu, smp_call_fn fn, void *arg)
 		irq_restore(flags);
 	} else {
 		post(cpu, &r);
+		stall(smp_call_posted);
 		wait_done(cpu, &r, rdtsc() + ns_to_tsc(smp_call_timeout_ns));
 	}
 	preempt_enable();
@@ -164,6 +170,7 @@ static void smp_call_mask_here(const struct cpumask *mask, smp_call_fn fn, void 
 		reqs[c] = (struct call_req){ fn, arg, NULL, 0 };
 		post(c, &reqs[c]);
 	}
+	stall(smp_call_posted);
 	for_each_cpu_in(c, mask)
 		if (c != me)
 			wait_done(c, &reqs[c], deadline);

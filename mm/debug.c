@@ -8,7 +8,6 @@
 #include "mm/page_alloc.h"
 #include "mm/pgtable.h"
 
-void (*spf_test_hook)(enum spf_point at, const struct spf_hook_ctx *ctx);
 void (*mm_switch_hook)(struct mm *mm, enum mm_switch_point at);
 
 /*

@@ -9,8 +9,8 @@
  *                              recheck would leave one)
  *   debug_check_table_empty()  on every table free: nothing was installed
  *                              in the table after it was unhooked
- *   spf_test_hook              called at named points of the lockless
- *                              walks and the speculative commit
+ *   struct spf_hook_ctx        what the lockless walkers' stall points
+ *                              pass to a test hook (kernel/stall.h)
  *   mm_switch_hook             called right after a CPU loads an mm's
  *                              CR3, and once it has taken the mm up
  *                              (mm_load_irqs_off())
@@ -19,6 +19,7 @@
 #define MM_DEBUG_H
 
 #include <stdint.h>
+#include "kernel/stall.h"
 
 struct mm;
 struct page;
@@ -32,11 +33,16 @@ void debug_check_unmapped(struct mm *mm, uintptr_t start, uintptr_t end);
 void debug_check_table_empty(struct page *t);
 
 /*
- * Test hook: called at the named points of the lockless walks and the
- * speculative commit, with the walker's protection held. Torture tests put
- * random delays here; directed tests force one fallback. NULL: nothing.
+ * The stall points of the lockless walks and the speculative commit
+ * (kernel/stall.h) pass this context, with the walker's protection held:
+ * spf_vma_lookup (mm/spf.c, between loading the VMA array and reading
+ * it), spf_walk_level and gup_walk (mm/lockless_walk.c, after each level
+ * of a speculative fault's or gup_fast's walk), spf_before_commit
+ * (mm/spf.c, before the PTE lock is taken). Torture suites add their own
+ * delays there through stall_test_hook; directed tests force one
+ * fallback. spf_hook_ctx_of() gives the context at those points, NULL at
+ * any other.
  */
-enum spf_point { SPF_AT_VMA_LOOKUP, SPF_AT_WALK_LEVEL, SPF_AT_BEFORE_COMMIT, SPF_AT_GUP_WALK };
 struct spf_hook_ctx {
 	struct mm *mm;
 	uintptr_t addr;
@@ -44,17 +50,17 @@ struct spf_hook_ctx {
 	struct page *pt;	/* the PTE table (before commit) */
 	unsigned int level;	/* walk level */
 };
-/* Set by a test on its CPU before it starts the workers and cleared after
- * they finish (workers_start()/workers_wait() order it for them); other
- * faults in the meantime only see it compare ctx->mm with their own. */
-extern void (*spf_test_hook)(enum spf_point at, const struct spf_hook_ctx *ctx);
+DECLARE_STALL(spf_vma_lookup);
+DECLARE_STALL(spf_walk_level);
+DECLARE_STALL(spf_before_commit);
+DECLARE_STALL(gup_walk);
 
-static inline void spf_hook(enum spf_point at, const struct spf_hook_ctx *ctx)
+static inline const struct spf_hook_ctx *spf_hook_ctx_of(const struct stall_point *p, const void *ctx)
 {
-	void (*hook)(enum spf_point, const struct spf_hook_ctx *) = spf_test_hook;
-
-	if (__builtin_expect(hook != 0, 0))
-		hook(at, ctx);
+	if (p == STALL_POINT(spf_vma_lookup) || p == STALL_POINT(spf_walk_level) ||
+	    p == STALL_POINT(spf_before_commit) || p == STALL_POINT(gup_walk))
+		return ctx;
+	return 0;
 }
 
 /*

@@ -12,13 +12,17 @@
 #include "kernel/percpu.h"
 #include "kernel/report.h"
 #include "kernel/spinlock.h"
+#include "kernel/stall.h"
 #include "mm/fault.h"
+
 #include "mm/mm.h"
 #include "mm/mmap.h"
 #include "mm/pgtable.h"
 #include "mm/spf.h"
 #include "mm/tlb.h"
 #include "mm/vma.h"
+
+DEFINE_STALL(fault_locked, 50, "locked fault: PTE table locked, PTE not yet read");
 
 DEFINE_INJECT(zero_page_no_flush, "the zero-page upgrade does not flush the old entry");
 
@@ -66,6 +70,7 @@ int handle_mm_fault(struct mm *mm, uintptr_t addr, enum fault_access access)
 		return -ENOMEM;
 	}
 
+	stall(fault_locked);
 	pte_t e = *pte;
 	pte_t flags = leaf_flags(vma->prot);
 	if (pte_none(e) || (e & PTE_PROTNONE)) {

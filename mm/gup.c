@@ -36,6 +36,9 @@ static bool page_try_get(struct page *p)
 	return false;
 }
 
+DEFINE_STALL(gup_walk, 50, "gup_fast: one level of the lockless walk read");
+DEFINE_STALL(gup_ref, 200, "gup_fast: reference taken, PTE not yet read again");
+
 int gup_fast(struct mm *mm, uintptr_t addr, enum fault_access access, struct page **page)
 {
 	struct walk_prot prot;
@@ -44,7 +47,7 @@ int gup_fast(struct mm *mm, uintptr_t addr, enum fault_access access, struct pag
 	int ret = -EFAULT;
 
 	walk_prot_enter(&prot, WALKER_GUP);
-	if (!walk_lockless(&w, mm, addr & PAGE_MASK, "gup_fast", SPF_AT_GUP_WALK) ||
+	if (!walk_lockless(&w, mm, addr & PAGE_MASK, "gup_fast", STALL_POINT(gup_walk)) ||
 	    !walk_read_pte(&w, &pte))
 		goto out;
 	if (!pte_present(pte) || (access == FAULT_WRITE && !(pte & PTE_W)))
@@ -52,6 +55,7 @@ int gup_fast(struct mm *mm, uintptr_t addr, enum fault_access access, struct pag
 	struct page *p = phys_to_page(pte_addr(pte));
 	if (!page_try_get(p))
 		goto out;
+	stall(gup_ref);
 	if (READ_ONCE(*w.ptep) != pte) {
 		put_page(p);
 		goto out;

@@ -107,7 +107,7 @@ static bool entry_sound(struct lockless_walk *w, const pte_t *table, const struc
 }
 
 bool walk_lockless(struct lockless_walk *w, struct mm *mm, uintptr_t addr, const char *who,
-		   enum spf_point at)
+		   struct stall_point *at)
 {
 	pte_t *table = phys_to_virt(mm->pgd);
 	struct spf_hook_ctx ctx = { .mm = mm, .addr = addr };
@@ -142,7 +142,7 @@ bool walk_lockless(struct lockless_walk *w, struct mm *mm, uintptr_t addr, const
 		pt = phys_to_page(pte_addr(e));
 		frees = load_relaxed(&pt->frees);
 		ctx.level = level - 1;
-		spf_hook(at, &ctx);
+		stall_at(at, &ctx);
 	}
 	w->pt = pt;
 	w->pt_frees = frees;

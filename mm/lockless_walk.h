@@ -75,13 +75,13 @@ struct lockless_walk {
 };
 
 /*
- * Walk mm's tables to the PTE of addr with single reads, calling the test
- * hook with point at after each level. Returns true with w->ptep set, or
+ * Walk mm's tables to the PTE of addr with single reads, passing stall
+ * point at (kernel/stall.h) after each level. Returns true with w->ptep set, or
  * false: a level is missing or huge, or a table was freed under the walk
  * (w->freed, reported as uaf_table). The walker's protection is held.
  */
 bool walk_lockless(struct lockless_walk *w, struct mm *mm, uintptr_t addr, const char *who,
-		   enum spf_point at);
+		   struct stall_point *at);
 
 /* Read the PTE the walk found, then check that its table was not freed
  * meanwhile. Returns false (w->freed, reported) if it was. */

@@ -12,6 +12,7 @@
 #include "kernel/percpu.h"
 #include "kernel/sched.h"
 #include "kernel/smp_call.h"
+#include "kernel/stall.h"
 #include "kernel/string.h"
 #include "mm/debug.h"
 #include "mm/fault.h"
@@ -72,6 +73,11 @@ struct mm *mm_current(void)
 
 DEFINE_INJECT(lazy_flush_ignored, "leaving lazy mode ignores the flush a shootdown left pending");
 DEFINE_INJECT(cr3_before_join, "a switch loads CR3 before joining the mm's cpumask");
+/* This CPU's steps of mm/tlb.c's pairings (B), (C), (D), (F). */
+DEFINE_STALL(mm_lazy_exit, 50, "leaving lazy mode: lazy flag cleared, pending flush not yet taken");
+DEFINE_STALL(mm_switch_joined, 50, "mm switch: cpumask joined, CR3 not yet loaded");
+DEFINE_STALL(mm_switch_loaded, 50, "mm switch: CR3 loaded, old mm's cpumask not yet left");
+DEFINE_STALL(mm_lazy_entered, 50, "a kernel thread keeps the mm: lazy flag set");
 
 /*
  * Load mm on this CPU, for the running task or a task being switched in.
@@ -88,6 +94,7 @@ void mm_load_irqs_off(struct mm *mm)
 		 * skipped us while we were lazy. mm/tlb.c, pairing (B). */
 		store_relaxed(&pc->mm_lazy, false);
 		smp_mb();
+		stall(mm_lazy_exit);
 		if (atomic_xchg(&pc->tlb_flush_pending, 0) && !injected(lazy_flush_ignored)) {
 			flush_tlb_local_nonglobal();
 			sched_stat_inc(SCHED_LAZY_FLUSH);
@@ -104,6 +111,7 @@ void mm_load_irqs_off(struct mm *mm)
 		 * Leave the old one after: pairing (D). */
 		if (!injected(cr3_before_join))
 			cpumask_set(&mm->cpumask, pc->cpu);
+		stall(mm_switch_joined);
 		write_cr3(mm->pgd);
 		/* From here the CPU may fill its TLB from mm's tables at any
 		 * time, speculatively too; the hook lets a test make such
@@ -113,6 +121,7 @@ void mm_load_irqs_off(struct mm *mm)
 		if (injected(cr3_before_join))
 			cpumask_set(&mm->cpumask, pc->cpu);
 		pc->mm = mm;
+		stall(mm_switch_loaded);
 		if (old)
 			cpumask_clear_cpu(&old->cpumask, pc->cpu);
 		sched_stat_inc(SCHED_MM_SWITCH);
@@ -130,6 +139,7 @@ void mm_lazy_irqs_off(void)
 	if (pc->mm && !pc->mm_lazy) {
 		store_relaxed(&pc->mm_lazy, true);
 		sched_stat_inc(SCHED_LAZY_ENTER);
+		stall(mm_lazy_entered);
 	}
 }
 

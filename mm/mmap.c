@@ -17,11 +17,20 @@
 #include "kernel/atomic.h"
 #include "kernel/errno.h"
 #include "kernel/spinlock.h"
+#include "kernel/stall.h"
 #include "mm/debug.h"
 #include "mm/mm.h"
 #include "mm/pgtable.h"
 #include "mm/tlb.h"
 #include "mm/vma.h"
+
+/* The steps of munmap's order (above), of mprotect and of madvise, where
+ * lockless walkers and faults on other CPUs see the intermediate state. */
+DEFINE_STALL(munmap_published, 200, "munmap: VMA array without the range published, PTEs still there");
+DEFINE_STALL(munmap_zapped, 200, "munmap: PTEs cleared, tables not yet unhooked, nothing flushed");
+DEFINE_STALL(munmap_unhooked, 200, "munmap: empty tables unhooked, not yet flushed");
+DEFINE_STALL(mprotect_published, 200, "mprotect: new VMAs published, PTEs not yet downgraded");
+DEFINE_STALL(madvise_reclaimed, 200, "madvise(DONTNEED): whole tables taken back, other PTEs not yet zapped");
 
 static bool range_ok(uintptr_t addr, uintptr_t len)
 {
@@ -41,9 +50,12 @@ static long unmap_locked(struct mm *mm, uintptr_t start, uintptr_t end)
 	err = vma_set_range(mm, start, end, VMA_REMOVE);
 	if (err)
 		return err;
+	stall(munmap_published);
 	tlb_gather_init(&tlb, mm);
 	pt_zap_range(mm, &tlb, start, end);
+	stall(munmap_zapped);
 	pt_free_empty_tables(mm, &tlb, start, end);
+	stall(munmap_unhooked);
 	tlb_flush_and_free(&tlb);
 	debug_check_unmapped(mm, start, end);
 	return 0;
@@ -121,6 +133,7 @@ long vm_mprotect(struct mm *mm, uintptr_t addr, uintptr_t len, unsigned int prot
 	ret = vma_set_range(mm, addr, addr + len, prot);
 	if (ret)
 		goto out;
+	stall(mprotect_published);
 
 	/* Downgrade the PTEs; upgrades are left to the fault path. */
 	tlb_gather_init(&tlb, mm);
@@ -170,6 +183,7 @@ long vm_madvise_dontneed(struct mm *mm, uintptr_t addr, uintptr_t len)
 		 * stay; a later fault builds a new table). The VMAs do not
 		 * change: a lockless fault relies on its PMD recheck here. */
 		pt_zap_reclaim(mm, &tlb, addr, addr + len);
+		stall(madvise_reclaimed);
 		pt_zap_range(mm, &tlb, addr, addr + len);
 		tlb_flush_and_free(&tlb);
 	}

@@ -67,6 +67,9 @@ CMDLINE_ENUM(spf, spf_enabled, onoff_names, "speculative page faults");
 DEFINE_INJECT(spf_lock_ptl, "the speculative commit spins on the PTE-table lock instead of trylocking it");
 DEFINE_INJECT(spf_no_vma_recheck, "the speculative commit skips the VMA recheck");
 DEFINE_INJECT(spf_no_pmd_recheck, "the speculative commit skips the PMD recheck");
+DEFINE_STALL(spf_vma_lookup, 200, "speculative fault: VMA array loaded, not yet searched");
+DEFINE_STALL(spf_walk_level, 50, "speculative fault: one level of the lockless walk read");
+DEFINE_STALL(spf_before_commit, 500, "speculative fault: PTE table found and page ready, PTE lock not taken");
 
 const char *const spf_stat_names[NR_SPF_STATS] = {
 	[SPF_ATTEMPTS] = "attempts", [SPF_SUCCESS] = "success", [SPF_RACED] = "raced",
@@ -120,7 +123,7 @@ enum spf_result spf_handle_fault(struct mm *mm, uintptr_t addr, enum fault_acces
 	 * lookup holds a read section of its own; only prot is kept. */
 	rcu_read_lock();
 	const struct vma_array *va = rcu_dereference(mm->vmas);
-	spf_hook(SPF_AT_VMA_LOOKUP, &(struct spf_hook_ctx){ .mm = mm, .addr = addr });
+	stall_ctx(spf_vma_lookup, (&(struct spf_hook_ctx){ .mm = mm, .addr = addr }));
 	struct vma *vma = va ? vma_find_in(va, addr) : NULL;
 	vprot = vma ? vma->prot : 0;
 	vid = vma ? vma->id : 0;
@@ -134,7 +137,7 @@ enum spf_result spf_handle_fault(struct mm *mm, uintptr_t addr, enum fault_acces
 		goto fallback;
 	}
 
-	if (!walk_lockless(&w, mm, addr, "speculative fault", SPF_AT_WALK_LEVEL)) {
+	if (!walk_lockless(&w, mm, addr, "speculative fault", STALL_POINT(spf_walk_level))) {
 		why = w.freed ? SPF_FB_POISON : SPF_FB_NOPT;
 		goto fallback;
 	}
@@ -167,7 +170,7 @@ enum spf_result spf_handle_fault(struct mm *mm, uintptr_t addr, enum fault_acces
 	}
 
 	pt = w.pt;
-	spf_hook(SPF_AT_BEFORE_COMMIT, &(struct spf_hook_ctx){ mm, addr, w.pmdp, pt, 1 });
+	stall_ctx(spf_before_commit, (&(struct spf_hook_ctx){ mm, addr, w.pmdp, pt, 1 }));
 	/* inject=spf_lock_ptl: spin instead of trylock (a deadlock when the
 	 * holder waits for our flush ack with our interrupts off). */
 	if (injected(spf_lock_ptl)) {

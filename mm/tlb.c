@@ -100,6 +100,7 @@
 #include "kernel/rcu.h"
 #include "kernel/report.h"
 #include "kernel/smp_call.h"
+#include "kernel/stall.h"
 #include "mm/debug.h"
 #include "mm/mm.h"
 #include "mm/page_alloc.h"
@@ -107,6 +108,14 @@
 DEFINE_INJECT(skip_shootdown, "flushes stay local: remote TLBs keep stale entries");
 DEFINE_INJECT(free_before_flush, "unmapped pages are freed before the shootdown");
 DEFINE_INJECT(pt_free_no_wait, "page tables are freed with no grace period (pt_free=rcu)");
+
+/* The initiator's steps of a shootdown and its pairings (A)-(F) above,
+ * and the target's flush. */
+DEFINE_STALL(tlb_gen_bumped, 100, "shootdown: tlb_gen raised, targets not yet read from the cpumask");
+DEFINE_STALL(tlb_lazy_marked, 100, "shootdown: flush left pending on lazy CPUs, their flags not yet read again");
+DEFINE_STALL(tlb_before_ipi, 100, "shootdown: local flush done, remote CPUs not yet asked");
+DEFINE_STALL(tlb_flush_local, 50, "shootdown: a CPU that has the mm loaded, before it flushes");
+DEFINE_STALL(tlb_before_free, 200, "munmap/madvise: flush done, pages and tables not yet freed");
 
 static const char *const pt_free_names[] = { "ipi", "rcu", NULL };
 int pt_free_mode = PT_FREE_RCU;
@@ -141,6 +150,7 @@ static void flush_local(void *arg)
 	 * it later reloads CR3, which starts from the current tables. */
 	if (pc->mm != fi->mm)
 		return;
+	stall(tlb_flush_local);
 	if (fi->full) {
 		flush_tlb_local_nonglobal();
 		return;
@@ -172,6 +182,7 @@ static void flush_tlb_on_this_cpu(struct flush_info *fi, enum tlb_flush_what wha
 	struct cpumask targets;
 
 	atomic_inc(&mm->tlb_gen);	/* full barrier: pairing (C) */
+	stall(tlb_gen_bumped);
 	if (what == FLUSH_PAGES_AND_TABLES && pt_free_mode == PT_FREE_IPI)
 		targets = cpu_online_mask;	/* every possible lockless walker */
 	else
@@ -190,6 +201,7 @@ static void flush_tlb_on_this_cpu(struct flush_info *fi, enum tlb_flush_what wha
 				any = true;
 			}
 		if (any) {
+			stall(tlb_lazy_marked);
 			smp_mb();
 			for_each_cpu_in(c, &lazy)
 				if (load_relaxed(&cpu_percpu(c)->mm_lazy)) {
@@ -213,6 +225,7 @@ static void flush_tlb_on_this_cpu(struct flush_info *fi, enum tlb_flush_what wha
 	if (injected(skip_shootdown))
 		return;
 	if (cpumask_weight(&targets)) {
+		stall(tlb_before_ipi);
 		st->ipis_sent += cpumask_weight(&targets);
 		smp_call_mask(&targets, flush_local, fi);
 	}
@@ -294,6 +307,7 @@ void tlb_flush_and_free(struct mmu_gather *tlb)
 		};
 		flush_tlb(&fi, tlb->ntables ? FLUSH_PAGES_AND_TABLES : FLUSH_PAGES);
 	}
+	stall(tlb_before_free);
 	while (tlb->pages) {
 		struct page *p = tlb->pages;
 		tlb->pages = p->next;

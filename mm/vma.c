@@ -10,6 +10,7 @@
  * test covers the tables only.
  */
 #include "mm/vma.h"
+
 #include "arch/x86/pte.h"
 #include "kernel/atomic.h"
 #include "kernel/errno.h"
@@ -18,9 +19,13 @@
 #include "kernel/percpu.h"
 #include "kernel/rcu.h"
 #include "kernel/report.h"
+#include "kernel/stall.h"
 #include "kernel/string.h"
 #include "mm/kmalloc.h"
 #include "mm/mm.h"
+
+DEFINE_STALL(vma_publish, 100, "VMA change: new array built, not yet published");
+DEFINE_STALL(vma_published, 100, "VMA change: new array published, old VMAs not yet retired");
 
 DEFINE_INJECT(vma_free_no_rcu, "replaced VMAs are freed at once, not after a grace period");
 
@@ -132,7 +137,9 @@ int vma_set_range(struct mm *mm, uintptr_t start, uintptr_t end, unsigned int pr
 
 	/* Publish: the array and new VMAs are fully written before a
 	 * lockless reader can find them (pairs with rcu_dereference()). */
+	stall(vma_publish);
 	rcu_assign_pointer(mm->vmas, new);
+	stall(vma_published);
 	for (unsigned int i = 0; i < n_old; i++) {
 		struct vma *v = old->v[i].vma;
 		if (!(v->end <= start || v->start >= end))

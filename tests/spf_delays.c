@@ -56,20 +56,22 @@ void wait_for_unmap(struct mm *mm, uintptr_t addr)
 	}
 }
 
-static void spf_delays_hook(enum spf_point at, const struct spf_hook_ctx *ctx)
+static void spf_delays_hook(const struct stall_point *at, const void *arg)
 {
-	if (ctx->mm != hooked_mm)
+	const struct spf_hook_ctx *ctx = spf_hook_ctx_of(at, arg);
+
+	if (!ctx || ctx->mm != hooked_mm)
 		return;
 	/* The walker may be preemptible (an rcu=preempt reader): draw with
 	 * the count raised, so the draw stays on one CPU's generator, then
 	 * wait preemptibly, where a tick may switch the walker out. */
 	preempt_disable();
 	struct prng *r = &hook_rng[smp_processor_id()];
-	bool wait = at == SPF_AT_BEFORE_COMMIT && hook_kind == SPF_DELAYS_WAIT_FOR_UNMAP &&
+	bool wait = at == STALL_POINT(spf_before_commit) && hook_kind == SPF_DELAYS_WAIT_FOR_UNMAP &&
 		    prng_below(r, 4) == 0;
 	/* Long holds where a writer can slip in: between loading the VMA
 	 * array and reading it, and before the commit. */
-	bool window = at == SPF_AT_BEFORE_COMMIT || at == SPF_AT_VMA_LOOKUP;
+	bool window = at == STALL_POINT(spf_before_commit) || at == STALL_POINT(spf_vma_lookup);
 	uint64_t ns = wait ? 0 : torture_delay_ns(r, window ? 2000000 : 100000);
 	preempt_enable_no_resched();
 	if (wait)
@@ -86,12 +88,12 @@ void spf_delays_on(struct mm *mm, enum spf_delays_kind kind)
 		prng_init(&hook_rng[c], global_seed, 7000 + c);
 	hooked_mm = mm;
 	hook_kind = kind;
-	spf_test_hook = spf_delays_hook;
+	stall_set_test_hook(spf_delays_hook);
 }
 
 void spf_delays_off(void)
 {
-	spf_test_hook = NULL;
+	stall_set_test_hook(NULL);
 	hooked_mm = NULL;
 	hook_kind = SPF_DELAYS_RANDOM;
 }

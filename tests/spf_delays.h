@@ -1,5 +1,5 @@
 /*
- * Delays inside the speculative fault path (through spf_test_hook), for
+ * Delays inside the speculative fault path (through stall_test_hook, kernel/stall.h), for
  * the torture suites that fault on ranges other CPUs change
  * (fault_torture, unmap_torture, tlb_torture): they widen the windows
  * in which a writer can slip in between a speculative fault's lookup

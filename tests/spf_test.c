@@ -80,9 +80,11 @@ static pte_t saved_pmd;
 
 enum { HOOK_NONE, HOOK_REPLACE_VMA, HOOK_WRITER_ELSEWHERE, HOOK_CHANGE_PMD };
 
-static void force_hook(enum spf_point at, const struct spf_hook_ctx *ctx)
+static void force_hook(const struct stall_point *at, const void *arg)
 {
-	if (at != SPF_AT_BEFORE_COMMIT || ctx->mm != fb_mm)
+	const struct spf_hook_ctx *ctx = arg;
+
+	if (at != STALL_POINT(spf_before_commit) || ctx->mm != fb_mm)
 		return;
 	if (hook_action == HOOK_REPLACE_VMA) {
 		/* The fault's VMA was replaced between lookup and commit by
@@ -181,7 +183,7 @@ static void each_fallback_reason(void)
 	KTAP_EXPECT(user_write_u64(ro, 1) == PF, "write to read-only succeeded");
 	KTAP_EXPECT(delta(s0, SPF_FB_ACCESS) == 1, "access denied: no fallback_access");
 
-	spf_test_hook = force_hook;
+	stall_set_test_hook(force_hook);
 	spf_stats_get(s0);
 	hook_action = HOOK_REPLACE_VMA;
 	KTAP_EXPECT(user_write_u64(a + PAGE_SIZE, 2) == 0, "fault after its VMA was replaced failed");
@@ -203,7 +205,7 @@ static void each_fallback_reason(void)
 		WRITE_ONCE(*changed_pmd, saved_pmd);
 	KTAP_EXPECT(r == 0, "fault after a PMD change failed");
 	KTAP_EXPECT(delta(s0, SPF_FB_PMD) == 1, "PMD changed: no fallback_pmd");
-	spf_test_hook = NULL;
+	stall_set_test_hook(NULL);
 
 	if (nr_cpus_online < 2) {
 		ktap_diag("1 CPU: fallback_lock and a writer holding mmap_lock not exercised");

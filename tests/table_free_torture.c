@@ -81,10 +81,11 @@ static void wait_for_freeing(void)
 	}
 }
 
-static void delay_hook(enum spf_point at, const struct spf_hook_ctx *ctx)
+static void delay_hook(const struct stall_point *at, const void *arg)
 {
-	(void)at;
-	if (ctx->mm != tt.t.mm)
+	const struct spf_hook_ctx *ctx = spf_hook_ctx_of(at, arg);
+
+	if (!ctx || ctx->mm != tt.t.mm)
 		return;
 	/* Only the run's workers walk its mm. */
 	struct prng *r = &tt.rng[torture_me()];
@@ -174,9 +175,9 @@ static void table_free_torture_run(void)
 		  torture_workers(&tt.t) - 1, (unsigned long long)torture_duration_s);
 	tlb_stats_get(&t0);
 	spf_stats_get(s0);
-	spf_test_hook = delay_hook;
+	stall_set_test_hook(delay_hook);
 	torture_run(&tt.t, dispatch, NULL);
-	spf_test_hook = NULL;
+	stall_set_test_hook(NULL);
 	tlb_stats_get(&t1);
 	for (c = 0; c < torture_workers(&tt.t); c++) {
 		walks += tt.walks[c];

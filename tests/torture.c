@@ -8,6 +8,8 @@
 #include "kernel/rcu.h"
 #include "kernel/report.h"
 #include "kernel/sched.h"
+#include "kernel/stall.h"
+#include "kernel/string.h"
 #include "kernel/timer.h"
 #include "mm/debug.h"
 #include "mm/fault.h"
@@ -206,6 +208,34 @@ static void print_sched_line(const struct sched_stats *a, const struct sched_sta
 		  (unsigned long long)(b->preemptions - a->preemptions));
 }
 
+/* Which stall points fired how often during the run (kernel/stall.h):
+ * the interleavings the run widened. By name, a few to a line. */
+static void print_stall_line(const unsigned long *before)
+{
+	const struct stall_point *last = NULL;
+	char line[200];
+	size_t n = 0;
+
+	if (!(stall_active & STALL_ARMED))
+		return;
+	for (;;) {
+		const struct stall_point *next = NULL;
+		for_each_stall_point(p)
+			if (p->armed && (!last || strcmp(p->name, last->name) > 0) &&
+			    (!next || strcmp(p->name, next->name) < 0))
+				next = p;
+		if (n && (!next || n > sizeof(line) - 48)) {
+			ktap_diag("stall:%s", line);
+			n = 0;
+		}
+		if (!next)
+			break;
+		n += snprintf(line + n, sizeof(line) - n, " %s=%lu", next->name,
+			      stall_fired(next) - before[next - __stall_points_start]);
+		last = next;
+	}
+}
+
 static void print_spec_line(const struct torture *t)
 {
 	if (t->spec_len)
@@ -218,6 +248,7 @@ void torture_run(struct torture *t, worker_fn fn, void *arg)
 	static struct task *workers[TORTURE_MAX_WORKERS], *helpers[MAX_CPUS + 1];
 	unsigned int nh = 0, c;
 	struct sched_stats s0, s1;
+	static unsigned long stalls0[STALL_MAX_POINTS];
 	struct mm *nmm = mm_create();
 	char name[TASK_NAME_LEN];
 
@@ -253,6 +284,11 @@ void torture_run(struct torture *t, worker_fn fn, void *arg)
 		spec_run = t;
 		mm_switch_hook = spec_fill;
 	}
+	unsigned int ns = 0;
+	for_each_stall_point(p)
+		if (ns < STALL_MAX_POINTS)
+			stalls0[ns++] = stall_fired(p);
+	stall_arm();
 	for (unsigned int i = 0; i < t->nr_workers; i++)
 		task_start(workers[i], i);
 	for (unsigned int i = 0; i < nh; i++)
@@ -263,6 +299,8 @@ void torture_run(struct torture *t, worker_fn fn, void *arg)
 	store_release(&t->helpers_stop, 1);
 	for (unsigned int i = 0; i < nh; i++)
 		wait_task(helpers[i], deadline);
+	print_stall_line(stalls0);
+	stall_disarm();
 	/* No switch to t->mm is left: the workers are done. */
 	mm_switch_hook = NULL;
 	spec_run = NULL;
