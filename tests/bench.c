@@ -420,8 +420,12 @@ static void munmap_per_page(void)
 }
 
 /* K other CPUs spin inside the mm (loaded, active) while this one maps,
- * touches and unmaps a page: each munmap's shootdown reaches them. */
+ * touches and unmaps a page: each munmap's shootdown reaches them. The
+ * loop runs in ring 3 (mmap and munmap are system calls, the touch a user
+ * fault), as Linux's bench does it; ns per round, one ring-3 entry per
+ * MTU_ROUNDS rounds. */
 static int mtu_stop;	/* (a) */
+#define MTU_ROUNDS 20		/* per ring-3 entry */
 
 static void spin_in_mm(void *arg)
 {
@@ -433,6 +437,7 @@ static void spin_in_mm(void *arg)
 static void map_touch_unmap(void)
 {
 	struct mm *mm = mm_create();
+	uintptr_t stub = USER_STUB_VA + (uintptr_t)(user_stub_map_touch_unmap - user_stubs_start);
 	uint64_t first = 0;
 
 	KTAP_ASSERT(mm, "out of memory");
@@ -446,15 +451,14 @@ static void map_touch_unmap(void)
 				cpumask_set(&m, c);
 		store_release(&mtu_stop, 0);
 		workers_start(&m, spin_in_mm, mm);
-		uint64_t b[BATCHES];
+		uint64_t b[BATCHES], ret;
 		for (int r = 0; r < BATCHES; r++) {
 			uint64_t t0 = rdtsc_ordered();
-			for (int i = 0; i < 20; i++) {
-				long a = vm_mmap(mm, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, 0);
-				user_write_u64(a, 1);
-				vm_munmap(mm, a, PAGE_SIZE);
-			}
-			b[r] = tsc_to_ns(rdtsc_ordered() - t0) / 20;
+			int fault = user_call(stub, MTU_ROUNDS, 0, &ret);
+			b[r] = tsc_to_ns(rdtsc_ordered() - t0) / MTU_ROUNDS;
+			if (!KTAP_EXPECT(!fault, "the map_touch_unmap stub faulted (vector %d): mmap failed?",
+					 fault - 1))
+				break;
 		}
 		store_release(&mtu_stop, 1);
 		workers_wait(&m, 0);
@@ -519,6 +523,106 @@ static void rcu_gp(void)
 	bench_line("rcu_gp", (gp_exp[20] + 999) / 1000, "us", "kind=expedited stat=median");
 	bench_line("rcu_gp", (gp_exp[40] + 999) / 1000, "us", "kind=expedited stat=p99");
 	KTAP_EXPECT(gp_normal[40] > 0, "grace periods took no time");
+}
+
+/*
+ * A grace period that waits for a preempted reader (rcu=preempt): on
+ * another CPU a reader enters its section and yields to a partner that
+ * holds that CPU for HOLD_US, so the reader sits switched out in its
+ * section; this CPU starts synchronize_rcu() meanwhile. The grace period
+ * must not end before the reader's rcu_read_unlock() (checked each
+ * round); the figures are the whole wait and how long after the unlock
+ * it ended (what tracking a blocked reader costs to notice it leave).
+ * rcu=sched readers cannot be switched out: nothing to measure there.
+ */
+#define PR_ROUNDS 21
+#define HOLD_US 1000
+
+static struct {
+	int round;		/* (a) the measurer's round: the reader may enter */
+	int entered;		/* (a) the reader is in its section for this round */
+	int hold;		/* (a) the partner holds the CPU once */
+	int stop;		/* (a) */
+	uint64_t unlock_tsc;	/* written by the reader before leaving */
+	int leaving;		/* (a) the reader's last step in its section this round */
+	int done;		/* (a) the reader left its section for this round */
+} pr;
+
+static void pr_reader(void *arg)
+{
+	(void)arg;
+	for (int i = 1; i <= PR_ROUNDS; i++) {
+		while (load_acquire(&pr.round) != i)
+			sched_yield();
+		rcu_read_lock();
+		store_release(&pr.hold, 1);
+		store_release(&pr.entered, i);
+		sched_yield();			/* switched out inside the section */
+		while (load_acquire(&pr.hold))
+			sched_yield();
+		pr.unlock_tsc = rdtsc_ordered();
+		store_release(&pr.leaving, i);
+		rcu_read_unlock();
+		store_release(&pr.done, i);
+	}
+}
+
+static void pr_partner(void *arg)
+{
+	(void)arg;
+	while (!load_acquire(&pr.stop)) {
+		if (load_acquire(&pr.hold)) {
+			ndelay(HOLD_US * 1000ull);
+			store_release(&pr.hold, 0);
+		}
+		sched_yield();
+	}
+}
+
+static void rcu_gp_preempted_reader(void)
+{
+	uint64_t total[PR_ROUNDS], after[PR_ROUNDS];
+	unsigned int cpu = other_cpu();
+	struct task *r, *p;
+	int early = 0;
+
+	if (rcu_flavor != RCU_PREEMPT || nr_cpus_online < 2) {
+		ktap_skip("needs rcu=preempt and 2 CPUs (bench scenario bench-tcg-smp2-rcu-preempt)");
+		return;
+	}
+	memset(&pr, 0, sizeof(pr));
+	r = task_create("bench-reader", pr_reader, NULL, NULL, (int)cpu);
+	p = task_create("bench-holder", pr_partner, NULL, NULL, (int)cpu);
+	KTAP_ASSERT(r && p, "out of memory");
+	task_start(r, cpu);
+	task_start(p, cpu);
+	for (int i = 1; i <= PR_ROUNDS; i++) {
+		store_release(&pr.round, i);
+		while (load_acquire(&pr.entered) != i)
+			cpu_relax();
+		uint64_t t0 = rdtsc_ordered();
+		synchronize_rcu();
+		uint64_t t1 = rdtsc_ordered();
+		/* The reader marks its last step inside the section: a grace
+		 * period that ended without seeing it did not wait. */
+		if (load_acquire(&pr.leaving) != i)
+			early++;
+		while (load_acquire(&pr.done) != i)
+			cpu_relax();
+		total[i - 1] = tsc_to_ns(t1 - t0);
+		after[i - 1] = t1 > pr.unlock_tsc ? tsc_to_ns(t1 - pr.unlock_tsc) : 0;
+	}
+	store_release(&pr.stop, 1);
+	while (!task_done(r) || !task_done(p))
+		sched_yield();
+	task_free(r);
+	task_free(p);
+	KTAP_EXPECT(!early, "%d of %d grace periods ended while the preempted reader was still in "
+		    "its section", early, PR_ROUNDS);
+	bench_line("rcu_gp", (median_u64(total, PR_ROUNDS) + 999) / 1000, "us",
+		   "kind=preempted_reader stat=median");
+	bench_line("rcu_gp_after_unlock", (median_u64(after, PR_ROUNDS) + 999) / 1000, "us",
+		   "kind=preempted_reader stat=median");
 }
 
 #define CB_COUNT 20000
@@ -655,6 +759,7 @@ static const struct ktap_case bench_cases[] = {
 	KTAP_CASE(munmap_per_page),
 	KTAP_CASE(map_touch_unmap),
 	KTAP_CASE(rcu_gp),
+	KTAP_CASE(rcu_gp_preempted_reader),
 	KTAP_CASE(call_rcu_rate),
 	KTAP_CASE(rcu_read),
 	KTAP_CASE(context_switch),

@@ -162,6 +162,7 @@ global user_stub_read
 global user_stub_write
 global user_stub_syscall
 global user_stub_syscall_loop
+global user_stub_map_touch_unmap
 
 section .text
 user_enter:
@@ -238,5 +239,25 @@ user_stub_syscall_loop:		; system call RSI, RDI times (RDI > 0): the bench's rou
 	syscall
 	dec rbx
 	jnz .again
+	int 0x80
+user_stub_map_touch_unmap:	; RDI times (RDI > 0): mmap a page, write it, munmap it; the
+				; bench's map_touch_unmap from ring 3. System call numbers and
+				; flags of kernel/syscall_abi.h: mmap 4, munmap 5, PROT_READ |
+				; PROT_WRITE 3. A failed mmap faults on the write (RAX < 0).
+	mov rbx, rdi
+.mtu:
+	mov eax, 4
+	xor edi, edi
+	mov esi, 4096
+	mov edx, 3
+	xor r10d, r10d
+	syscall
+	mov qword [rax], 1
+	mov rdi, rax
+	mov esi, 4096
+	mov eax, 5
+	syscall
+	dec rbx
+	jnz .mtu
 	int 0x80
 user_stubs_end:

@@ -37,7 +37,8 @@ struct trap_frame;
 
 /* The stubs, as linked (to be copied): each entry's offset from the start. */
 extern const char user_stubs_start[], user_stubs_end[];
-extern const char user_stub_read[], user_stub_write[], user_stub_syscall[], user_stub_syscall_loop[];
+extern const char user_stub_read[], user_stub_write[], user_stub_syscall[], user_stub_syscall_loop[],
+	user_stub_map_touch_unmap[];
 
 /* The ring-3 state user_enter() starts from. */
 struct user_regs {

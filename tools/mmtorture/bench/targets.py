@@ -13,6 +13,7 @@ The targets (README, Benchmarks):
   each further shootdown target / targets=1                          <= 0.25
   rcu_gp expedited median / (ipi_roundtrip x (CPUs-1))               <= 3
   rcu_gp normal median / tick period                                 <= 3
+  rcu_gp_after_unlock preempted_reader / tick period                 <= 2
   map_touch_unmap remote=1 / remote=0                                <= 2
 """
 
@@ -308,6 +309,23 @@ def normal_gp(c):
             at_most(3, "<= 3 ticks (tick %s, %s)" % (fmt_time(tick_ns), tick_src)), measure)
 
 
+def preempted_reader_gp(c):
+    """A grace period waiting for a preempted reader ends at most 2 ticks
+    after the reader leaves (rcu=preempt: the tick advances the phase
+    machine; measured only in a run with rcu=preempt)."""
+    tick_ns, tick_src = tick_period(c.run, c.d)
+
+    def measure():
+        gp = c.get("rcu_gp_after_unlock", kind="preempted_reader", stat="median")
+        if gp is None:
+            return None
+        r = ratio(gp, Q(tick_ns, "time"))
+        return r, "%s ticks (%s)" % (fmt_ratio(r), gp)
+    c.check("rcu_gp_after_unlock kind=preempted_reader / tick period",
+            at_most(2, "<= 2 ticks (tick %s, %s)" % (fmt_time(tick_ns), tick_src)), measure,
+            missing="skipped (rcu=sched: no reader is preempted; scenario bench-tcg-smp2-rcu-preempt)")
+
+
 def map_touch_unmap(c):
     """Map, touch and unmap cost at most twice as much when another CPU
     holds the mm (the unmap then needs a shootdown)."""
@@ -333,7 +351,7 @@ def icount_note(c):
 
 
 CHECKS = (minor_fault, writer_cost, spf_vs_locked, shootdown_first, shootdown_steps,
-          expedited_gp, normal_gp, map_touch_unmap, icount_note)
+          expedited_gp, normal_gp, preempted_reader_gp, map_touch_unmap, icount_note)
 
 
 def evaluate(run):
