@@ -113,7 +113,7 @@ CMDLINE ?=
 SMP ?= 4
 MEM ?= 512M
 
-.PHONY: all deps kunit netboot lava run check check-bochs soak hardware bench debug clean iso
+.PHONY: all deps kunit netboot lava run check check-bochs soak hardware bench mutate debug clean iso
 all: $(ELF) $(ISO)
 
 deps: $(BUILD)/.deps-ok
@@ -236,6 +236,17 @@ soak: all
 # The firmware x machine x CPU-model matrix and the large-memory boots.
 hardware: all
 	$(Q)$(PYTHON) tools/runner.py --group hardware --keep-going
+
+# Mutation testing (README: Mutation testing): every mutant of
+# tools/mutants.toml built in a copy of the tree under build/mutate/ and
+# booted with its scenario, after a baseline boot of each scenario with
+# the unmutated kernel; fails when fewer than 90% of the non-equivalent
+# mutants are caught within 60 s. The tool builds its own copies, so
+# nothing is built here beyond the host packages (deps).
+# MUTATE_ARGS goes to tools/mutate.py, e.g. MUTATE_ARGS="--only ID -j 1".
+MUTATE_ARGS ?=
+mutate: deps
+	$(Q)$(PYTHON) tools/mutate.py --min-score 90 $(MUTATE_ARGS)
 
 # The bench scenarios (group bench) one at a time, then ratios, plots and
 # build/bench/summary.md (see README, Benchmarks). The plots need matplotlib:

@@ -1,7 +1,8 @@
-"""Host-side tools of mmtorture: the scenario runner and the benchmarks.
+"""Host-side tools of mmtorture: the scenario runner, the benchmarks and
+mutation testing.
 
-tools/runner.py and tools/bench.py are the entry points; the code is here,
-one module per idea:
+tools/runner.py, tools/bench.py and tools/mutate.py are the entry points;
+the code is here, one module per idea:
 
   common      paths, UsageError, small file helpers
   scenario    the .scn format: keys, validation, loading, selection
@@ -14,6 +15,9 @@ one module per idea:
   runs        jobs, the worker pool, result.json
   report      the result table, failed logs, detection times, summary line
   runner_cli  tools/runner.py's command line
+  mutate      the mutant catalog (tools/mutants.toml), edits, verdicts,
+              score, reports
+  mutate_cli  tools/mutate.py: tree copies, builds, boots, command line
   selftest    --selftest: the unit tests of tools/tests
   bench/      tools/bench.py: log records, quantities, targets, plots,
               summary.md, command line
