@@ -82,6 +82,7 @@ struct task {
 	bool exec_safe_armed;
 	uint64_t user_return_rsp;
 	int user_fault;
+	unsigned int call_faults;	/* (t) page faults resolved in this user_call() */
 	struct uprog *uprog;		/* (t) the user program it runs (kernel/uprog.h), or NULL */
 	int off_cpu;			/* (a) dead and switched out for good: task_free() may go */
 };

@@ -11,6 +11,7 @@
 #include "kernel/panic.h"
 #include "kernel/percpu.h"
 #include "kernel/report.h"
+#include "kernel/sched.h"
 #include "kernel/spinlock.h"
 #include "kernel/stall.h"
 #include "mm/fault.h"
@@ -146,6 +147,28 @@ static enum fault_access fault_access_of(uint64_t error)
 	return error & PF_W ? FAULT_WRITE : error & PF_I ? FAULT_EXEC : FAULT_READ;
 }
 
+/*
+ * A ring-3 stub run by user_call() makes one access. A fault of it
+ * "resolved" FAULT_LOOP_MAX times in one call is a handler that reports
+ * success without making the access possible (a PTE that still does not
+ * allow it): report fault_loop and let the access fail, rather than spin
+ * until the run's time limit. (ELF programs run many accesses per entry;
+ * their time limit ends such a loop.)
+ */
+#define FAULT_LOOP_MAX 1000
+
+static bool fault_resolved(struct trap_frame *f, uint64_t cr2)
+{
+	struct task *t = current_task();
+
+	if (!(f->error & PF_U) || t->uprog || ++t->call_faults < FAULT_LOOP_MAX)
+		return true;
+	report_error("fault_loop", "cpu %u: the fault at %lx (error %lx, rip %lx) of a one-access ring-3 "
+		     "stub was resolved %u times: the handler reports success but the access never "
+		     "completes", smp_processor_id(), cr2, f->error, f->rip, t->call_faults);
+	return false;
+}
+
 static bool mm_page_fault(struct trap_frame *f, uint64_t cr2)
 {
 	struct percpu *pc = this_cpu();
@@ -169,13 +192,13 @@ static bool mm_page_fault(struct trap_frame *f, uint64_t cr2)
 		irq_enable();
 	if (spf_enabled && spf_handle_fault(mm, cr2, fault_access_of(f->error)) == SPF_DONE) {
 		irq_disable();
-		return true;
+		return fault_resolved(f, cr2);
 	}
 	if (!irqs_were_on)
 		return false;	/* the locked path needs interrupts on */
 	r = handle_mm_fault(mm, cr2, fault_access_of(f->error));
 	irq_disable();
-	return r == 0;
+	return r == 0 && fault_resolved(f, cr2);
 }
 
 void mm_fault_init(void)

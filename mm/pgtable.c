@@ -5,10 +5,15 @@
 #include "kernel/panic.h"
 #include "kernel/report.h"
 #include "kernel/spinlock.h"
+#include "kernel/stall.h"
 #include "mm/lockless_walk.h"
 #include "mm/mm.h"
 #include "mm/tlb.h"
 #include "mm/vma.h"
+
+/* The locked walk's window: a table found through the PMD may be
+ * unhooked (madvise's reclaim) before its lock is taken. */
+DEFINE_STALL(pt_lock_pmd_read, 100, "locked walk: PMD read, PTE-table lock not yet taken");
 
 static pte_t *top_table(struct mm *mm)
 {
@@ -69,6 +74,7 @@ static pte_t *lock_pte_table(struct mm *mm, uintptr_t va, struct page **pt_page)
 			return NULL;
 		}
 		struct page *tp = phys_to_page(pte_addr(v));
+		stall(pt_lock_pmd_read);
 		bool locked = spin_trylock(&tp->ptl);
 		if (locked && READ_ONCE(*pmd) != v) {
 			spin_unlock(&tp->ptl);

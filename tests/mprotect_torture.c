@@ -1,12 +1,20 @@
 /*
- * Suite "mprotect_torture": after a downgrade returns, no CPU may write.
+ * Suite "mprotect_torture": after a downgrade returns, no CPU may access
+ * the region beyond what it allows.
  *
- * One CPU flips a region between read-write and read-only with
- * mprotect(), publishing each phase; every other CPU keeps writing to it
- * and classifies each write by the phases around it. A write that
- * succeeds while the region has been read-only throughout went through a
- * stale TLB entry (stale_tlb); one that faults while it has been
- * writable throughout is lost_mapping.
+ * One CPU flips a region between read-write and either read-only or
+ * PROT_NONE with mprotect(), publishing each phase, and now and then
+ * drops the region's pages (madvise(DONTNEED)) while it is downgraded, so
+ * that the next access finds no PTE and its fault must check the VMA's
+ * protection itself (the speculative path and the locked one). Every
+ * other CPU keeps writing to and reading from the region and classifies
+ * each access by the phases around it:
+ *   - allowed while the region has been downgraded throughout: stale_tlb
+ *     (a translation that outlived the downgrade's flush), or
+ *     prot_violation when the pages had been dropped in that phase before
+ *     the access began (no translation was left: a fault path mapped
+ *     what the VMA forbids);
+ *   - faulted while the access has been allowed throughout: lost_mapping.
  */
 #include "arch/x86/cpu.h"
 #include "kernel/atomic.h"
@@ -21,54 +29,79 @@
 #include "tests/torture.h"
 
 #define MPROT_PAGES 16
-enum { MP_RW, MP_TO_RO, MP_RO, MP_TO_RW };
+/* state = round * 16 + MP_* | MP_NONE | MP_DROPPED */
+enum { MP_RW, MP_TO_DOWN, MP_DOWN, MP_TO_RW };
+#define MP_PHASE(s)	((s) & 3)
+#define MP_NONE		4u	/* the downgrade is to PROT_NONE (else PROT_READ) */
+#define MP_DROPPED	8u	/* MP_DOWN: the pages were dropped after the downgrade */
 
 /* Protection: (c) set before the workers start, (a) atomic, (f) the
  * flipping worker only, (o) each worker its own slot. */
 static struct {
 	struct torture t;
 	uintptr_t addr;			/* (c) */
-	uint64_t state;			/* (a) gen * 4 + MP_*: release by the flipper, acquire by writers */
-	unsigned long flips;		/* (f) */
-	unsigned long writes[TORTURE_MAX_WORKERS];	/* (o) */
+	uint64_t state;			/* (a) release by the flipper, acquire by workers */
+	unsigned long flips, drops;	/* (f) */
+	unsigned long accesses[TORTURE_MAX_WORKERS];	/* (o) */
 } mt;
 
 static void flipper(struct prng *rng)
 {
+	const uintptr_t len = MPROT_PAGES * PAGE_SIZE;
 	uint64_t g = 0;
 
 	while (torture_running(&mt.t)) {
+		uint64_t none = prng_below(rng, 2) ? MP_NONE : 0;
 		torture_delay(rng, 300000);
-		store_release(&mt.state, g * 4 + MP_TO_RO);
-		vm_mprotect(mt.t.mm, mt.addr, MPROT_PAGES * PAGE_SIZE, PROT_READ);
-		store_release(&mt.state, g * 4 + MP_RO);
+		store_release(&mt.state, g * 16 + MP_TO_DOWN + none);
+		vm_mprotect(mt.t.mm, mt.addr, len, none ? PROT_NONE : PROT_READ);
+		store_release(&mt.state, g * 16 + MP_DOWN + none);
 		torture_delay(rng, 300000);
-		store_release(&mt.state, g * 4 + MP_TO_RW);
-		vm_mprotect(mt.t.mm, mt.addr, MPROT_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE);
+		if (prng_below(rng, 2)) {
+			/* Still downgraded while the PTEs go: accesses that began
+			 * before the drop returned may still find them. */
+			vm_madvise_dontneed(mt.t.mm, mt.addr, len);
+			store_release(&mt.state, g * 16 + MP_DOWN + none + MP_DROPPED);
+			mt.drops++;
+			torture_delay(rng, 300000);
+		}
+		store_release(&mt.state, g * 16 + MP_TO_RW + none);
+		vm_mprotect(mt.t.mm, mt.addr, len, PROT_READ | PROT_WRITE);
 		g++;
-		store_release(&mt.state, g * 4 + MP_RW);
+		store_release(&mt.state, g * 16 + MP_RW);
 		mt.flips++;
 	}
 	torture_stop(&mt.t);
 }
 
-static void writer(struct prng *rng)
+static void accessor(struct prng *rng)
 {
 	unsigned int me = torture_me();
+	uint64_t v;
 
 	while (!torture_stopped(&mt.t)) {
 		unsigned int i = prng_below(rng, MPROT_PAGES);
 		uintptr_t a = mt.addr + i * PAGE_SIZE + 8 * me;
+		bool write = prng_below(rng, 4) != 0;
 		uint64_t s1 = load_acquire(&mt.state);
-		int r = user_write_u64(a, s1);
+		int r = write ? user_write_u64(a, s1) : user_read_u64(a, &v);
 		uint64_t s2 = load_acquire(&mt.state);
-		if (s1 == s2 && s1 % 4 == MP_RO && r == 0)
-			report_error("stale_tlb", "mprotect_torture: worker %u wrote %lx after mprotect(PROT_READ) "
-				     "of round %llu returned", me, a, (unsigned long long)(s1 / 4));
-		if (s1 == s2 && s1 % 4 == MP_RW && r != 0)
-			report_error("lost_mapping", "mprotect_torture: worker %u: write to %lx faulted while "
-				     "writable (round %llu)", me, a, (unsigned long long)(s1 / 4));
-		mt.writes[me]++;
+		mt.accesses[me]++;
+		if (s1 != s2)
+			continue;	/* the protection changed around it: either is right */
+		bool allowed = MP_PHASE(s1) == MP_RW || (MP_PHASE(s1) == MP_DOWN && !(s1 & MP_NONE) && !write);
+		bool forbidden = MP_PHASE(s1) == MP_DOWN && !allowed;
+		const char *what = write ? "write to" : "read of";
+		if (forbidden && r == 0)
+			report_error(s1 & MP_DROPPED ? "prot_violation" : "stale_tlb",
+				     "mprotect_torture: worker %u: %s %lx succeeded after mprotect(%s) of round %llu "
+				     "returned%s", me, what, a, s1 & MP_NONE ? "PROT_NONE" : "PROT_READ",
+				     (unsigned long long)(s1 / 16),
+				     s1 & MP_DROPPED ? " and its pages were dropped (a fault path mapped what the "
+						       "VMA forbids)" : "");
+		if (allowed && r != 0)
+			report_error("lost_mapping", "mprotect_torture: worker %u: %s %lx faulted while allowed "
+				     "(round %llu)", me, what, a, (unsigned long long)(s1 / 16));
 	}
 }
 
@@ -78,17 +111,17 @@ static void mprotect_worker(void *arg)
 
 	(void)arg;
 	torture_worker_start(&mt.t, &rng, 9500);
-	/* Worker 0 flips, the others write. */
+	/* Worker 0 flips, the others access. */
 	if (torture_me() == 0)
 		flipper(&rng);
 	else
-		writer(&rng);
+		accessor(&rng);
 }
 
 static void mprotect_torture_run(void)
 {
 	static const struct torture_needs needs = { .cpus = 2, .mm = TORTURE_OWN_MM };
-	unsigned long writes = 0;
+	unsigned long accesses = 0;
 	unsigned int c;
 
 	memset(&mt, 0, sizeof(mt));
@@ -99,10 +132,11 @@ static void mprotect_torture_run(void)
 	torture_speculate(&mt.t, mt.addr, MPROT_PAGES * PAGE_SIZE);
 	torture_run(&mt.t, mprotect_worker, NULL);
 	for (c = 0; c < torture_workers(&mt.t); c++)
-		writes += mt.writes[c];
-	ktap_diag("%lu downgrade/upgrade rounds, %lu classified writes", mt.flips, writes);
-	TORTURE_EXPECT_WORK(&mt.t, mt.flips > 10 && writes > 100, "too little done: %lu rounds, %lu writes",
-			    mt.flips, writes);
+		accesses += mt.accesses[c];
+	ktap_diag("%lu downgrade/upgrade rounds (%lu with the pages dropped while downgraded), %lu accesses",
+		  mt.flips, mt.drops, accesses);
+	TORTURE_EXPECT_WORK(&mt.t, mt.flips > 10 && accesses > 100, "too little done: %lu rounds, %lu accesses",
+			    mt.flips, accesses);
 	torture_end(&mt.t);
 }
 

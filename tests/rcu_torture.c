@@ -12,9 +12,13 @@
  * removal; ours counts only later ones.) Either is a FAILURE naming the
  * CPU and the ages.
  *
- * Retirement alternates between synchronize_rcu() (the writer ages the
- * object itself) and call_rcu() chains (callbacks age it), so both the
- * waiting and the callback paths are exercised.
+ * Retirement picks among synchronize_rcu() and synchronize_rcu_expedited()
+ * (the writer ages the object itself) and call_rcu() chains (callbacks
+ * age it), so the waiting, expedited and callback paths all run against
+ * the same readers. Under rcu=sched a reader sometimes protects its
+ * section by turning interrupts off instead of rcu_read_lock(): that
+ * flavor counts such regions as readers (the safety matrix relies on it),
+ * and an expedited grace period's IPI must wait for them.
  */
 #include "arch/x86/cpu.h"
 #include "arch/x86/pte.h"
@@ -81,9 +85,16 @@ static void writer(struct prng *r)
 		rcu_assign_pointer(tt.current, n);
 		if (!old)
 			continue;
-		if (prng_below(r, 2) && load_relaxed(&tt.in_flight) < MAX_IN_FLIGHT) {
+		unsigned int how = (unsigned int)prng_below(r, 3);
+		if (how == 0 && load_relaxed(&tt.in_flight) < MAX_IN_FLIGHT) {
 			atomic_inc(&tt.in_flight);
 			call_rcu(&old->rcu, age_one);
+		} else if (how == 1) {
+			synchronize_rcu_expedited();
+			store_release(&old->age, 1);
+			synchronize_rcu_expedited();
+			store_release(&old->age, 2);
+			kfree(old);
 		} else {
 			synchronize_rcu();
 			store_release(&old->age, 1);
@@ -105,19 +116,33 @@ static void reader(struct prng *r)
 		 * cond_resched() would); without it rcu=sched could only rely
 		 * on a tick landing between two sections. */
 		rcu_qs();
-		rcu_read_lock();
+		/* rcu=sched: one section in four has interrupts off instead. */
+		bool irqoff = rcu_flavor == RCU_SCHED && prng_below(r, 4) == 0;
+		uint64_t flags = 0;
+		if (irqoff)
+			flags = irq_save();
+		else
+			rcu_read_lock();
 		struct tobj *p = rcu_dereference(tt.current);
 		if (!p) {
-			rcu_read_unlock();
+			if (irqoff)
+				irq_restore(flags);
+			else
+				rcu_read_unlock();
 			continue;
 		}
 		uint64_t seq = READ_ONCE(p->seq);
 		int a0 = load_acquire(&p->age);
-		/* Hold the section: mostly short, sometimes across ticks. */
-		torture_delay(r, prng_below(r, 20) ? 50000 : 12000000);
+		/* Hold the section: mostly short, sometimes across ticks
+		 * (with interrupts off, 2 ms at most: the CPU takes no IPI
+		 * meanwhile). */
+		torture_delay(r, prng_below(r, 20) ? 50000 : irqoff ? 2000000 : 12000000);
 		uint64_t magic = READ_ONCE(p->magic);
 		int a1 = load_acquire(&p->age);
-		rcu_read_unlock();
+		if (irqoff)
+			irq_restore(flags);
+		else
+			rcu_read_unlock();
 
 		if (magic != OBJ_LIVE) {
 			report_error("rcu_uaf", "worker %u read object #%llu after it was freed: magic %016llx%s "

@@ -13,6 +13,7 @@
 #include "kernel/timer.h"
 #include "mm/debug.h"
 #include "mm/fault.h"
+#include "mm/gup.h"
 #include "mm/kmalloc.h"
 #include "mm/mm.h"
 #include "mm/mmap.h"
@@ -49,10 +50,40 @@ unsigned int torture_workers(const struct torture *t)
 }
 
 /*
+ * gup_fast from a kernel thread, as a system call or an I/O path takes a
+ * user page: a reference on a random page of the run's memory (the range
+ * of torture_speculate()), held a little while the workers map, unmap,
+ * reclaim and protect around it, then dropped. While held the page must
+ * stay allocated: a free of it in between (its free count moved, or it
+ * is on a free list) means the reference was not really taken, or was
+ * taken on a page already being freed (gup_uaf). A reference kept after
+ * gup_fast failed shows as a page never freed (the case's leak check).
+ */
+static void kthread_gup(struct torture *t, struct prng *rng)
+{
+	uintptr_t a = t->spec_base + prng_below(rng, t->spec_len / PAGE_SIZE) * PAGE_SIZE;
+	struct page *p;
+
+	if (gup_fast(t->mm, a, FAULT_READ, &p))
+		return;
+	uint32_t frees = load_relaxed(&p->frees);
+	ndelay(prng_below(rng, 20000));
+	uint32_t flags = load_relaxed(&p->flags), frees1 = load_relaxed(&p->frees);
+	if (frees1 != frees || (flags & PG_FREE))
+		report_error("gup_uaf", "torture kthread: page pfn 0x%lx of %lx in mm %u was freed while "
+			     "gup_fast's reference on it was held (frees %u -> %u, flags %x)",
+			     (unsigned long)(page_to_phys(p) >> PAGE_SHIFT), a, t->mm->id, frees,
+			     frees1, flags);
+	put_page(p);
+	atomic_inc(&t->gups);
+}
+
+/*
  * The kernel thread beside the workers: short rcu_read_lock() sections
  * with a wait inside (an rcu=preempt reader the tick may switch out; with
- * rcu=sched a reader that holds the CPU), a kmalloc now and then, and a
- * yield, so the CPU's user mm goes lazy and comes back all the time.
+ * rcu=sched a reader that holds the CPU), gup_fast on the run's memory, a
+ * kmalloc now and then, and a yield, so the CPU's user mm goes lazy and
+ * comes back all the time.
  */
 static void kthread_fn(void *arg)
 {
@@ -61,6 +92,8 @@ static void kthread_fn(void *arg)
 
 	prng_init(&rng, global_seed, 5000 + current_task()->id);
 	while (!load_acquire(&t->helpers_stop)) {
+		if (t->mm && t->spec_len)
+			kthread_gup(t, &rng);
 		rcu_read_lock();
 		ndelay(prng_below(&rng, 50000));
 		rcu_read_unlock();
@@ -240,7 +273,8 @@ static void print_spec_line(const struct torture *t)
 {
 	if (t->spec_len)
 		ktap_diag("speculative fills: %lu switches into the run's mm read its pages right after "
-			  "the CR3 load", t->spec_fills);
+			  "the CR3 load; %lu gup_fast references taken by kernel threads", t->spec_fills,
+			  t->gups);
 }
 
 void torture_run(struct torture *t, worker_fn fn, void *arg)

@@ -76,6 +76,7 @@ struct torture {
 	unsigned long helper_steps;	/* (a) what the helpers did */
 	uintptr_t spec_base, spec_len;	/* (c) see torture_speculate() */
 	unsigned long spec_fills;	/* (a) */
+	unsigned long gups;		/* (a) gup_fast references the kernel threads took */
 };
 
 #define TORTURE_MAX_WORKERS 256
@@ -91,7 +92,8 @@ static inline unsigned int torture_me(void)
  * right after the CR3 load (mm/debug.h, mm_switch_hook) and waits a
  * little: the TLB fills a real CPU may make speculatively from then on,
  * which emulators never make. A switch that joins the mm's cpumask only
- * after the CR3 load misses the shootdowns of those pages meanwhile.
+ * after the CR3 load misses the shootdowns of those pages meanwhile. The
+ * kernel threads also take gup_fast references on pages of the range.
  */
 void torture_speculate(struct torture *t, uintptr_t base, uintptr_t len);
 

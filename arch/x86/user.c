@@ -27,6 +27,7 @@ int user_call(uintptr_t entry, uint64_t a0, uint64_t a1, uint64_t *ret)
 
 	ASSERT_MSG(!t->user_return_rsp, "user_call() nested in ring-3 code");
 	t->user_fault = 0;
+	t->call_faults = 0;
 	*ret = user_enter(&regs, &t->user_return_rsp, tss_rsp0_slot());
 	irq_restore(flags);
 	return t->user_fault;
