@@ -3,12 +3,14 @@
  * stall_arm()/stall_disarm() bracket a torture suite's workers.
  */
 #include "kernel/stall.h"
+#include "arch/x86/cpu.h"
 #include "arch/x86/tsc.h"
 #include "kernel/atomic.h"
 #include "kernel/cmdline.h"
 #include "kernel/percpu.h"
 #include "kernel/printk.h"
 #include "kernel/prng.h"
+#include "kernel/rcu.h"
 #include "kernel/string.h"
 
 /*
@@ -83,6 +85,7 @@ void stall_hit(struct stall_point *p, const void *ctx)
 {
 	void (*hook)(const struct stall_point *, const void *) = READ_ONCE(stall_test_hook);
 	uint64_t ns = 0;
+	bool hold = false;
 
 	if (hook)
 		hook(p, ctx);
@@ -94,12 +97,18 @@ void stall_hit(struct stall_point *p, const void *ctx)
 	if (prng_below(r, 16) == 0) {
 		uint64_t max_ns = (uint64_t)p->max_us * 1000;
 		ns = prng_below(r, 8) ? prng_below(r, max_ns / 16 + 1) : prng_below(r, max_ns + 1);
+		hold = p->gp_hold && prng_below(r, p->gp_hold) == 0;
 		unsigned long *f = &fired[cpu][p - __stall_points_start];
 		store_relaxed(f, load_relaxed(f) + 1);
 	}
 	preempt_enable_no_resched();
-	if (ns)
+	if (hold) {
+		uint64_t gp = rcu_gp_completed() + p->gp_count, end = rdtsc() + ns_to_tsc(STALL_GP_HOLD_MS * 1000000ull);
+		while (rcu_gp_completed() < gp && rdtsc() < end)
+			cpu_relax();
+	} else if (ns) {
 		ndelay(ns);
+	}
 }
 
 unsigned long stall_fired(const struct stall_point *p)

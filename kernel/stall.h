@@ -21,7 +21,8 @@
  * tests/torture.c); stall=none arms none; stall=a,b arms those. Benches
  * and directed tests run with nothing armed. An armed point delays about
  * one pass in sixteen, mostly for a short time, now and then for its
- * whole bound (max_us); the draws come from seed=, per CPU. The delay is
+ * whole bound (max_us), at a DEFINE_STALL_GP point now and then for two
+ * grace periods; the draws come from seed=, per CPU. The delay is
  * a busy wait in whatever state the step is in: with interrupts on a
  * tick may preempt the task in the middle of it (where the step
  * allows that, the window then lasts a whole slice), with interrupts or
@@ -43,11 +44,27 @@ struct stall_point {
 	const char *help;
 	uint32_t max_us;	/* the longest delay */
 	int armed;		/* (c) chosen by stall= (all by default) */
+	unsigned int gp_hold;	/* (c) one delay in gp_hold lasts gp_count grace periods (0: none) */
+	unsigned int gp_count;
 };
 
 #define DEFINE_STALL(nm, us, h)						\
 	struct stall_point stall_point_##nm				\
-	__attribute__((used, section(".stall_points"), aligned(8))) = { #nm, h, us, 1 }
+	__attribute__((used, section(".stall_points"), aligned(8))) = { #nm, h, us, 1, 0, 0 }
+/*
+ * A point in a lockless reader or walker whose protection must outlast
+ * a grace period or a table free: one delay in one_in holds the CPU
+ * until gps grace periods have completed (at most STALL_GP_HOLD_MS): two
+ * for a walker, so that a table freed by a callback the protection fails
+ * to hold off is freed under it; one for a reader between sampling the
+ * rcu=preempt phase and counting itself in it, so that it is counted in
+ * a phase a grace period has already drained. one_in is set by how often
+ * the point is passed: a hold costs milliseconds.
+ */
+#define DEFINE_STALL_GP(nm, us, one_in, gps, h)			\
+	struct stall_point stall_point_##nm				\
+	__attribute__((used, section(".stall_points"), aligned(8))) = { #nm, h, us, 1, one_in, gps }
+#define STALL_GP_HOLD_MS	20
 /* For a point used from an inline function in a header. */
 #define DECLARE_STALL(nm) extern struct stall_point stall_point_##nm
 #define STALL_POINT(nm) (&stall_point_##nm)
