@@ -246,7 +246,7 @@ hardware: all
 # MUTATE_ARGS goes to tools/mutate.py, e.g. MUTATE_ARGS="--only ID -j 1".
 MUTATE_ARGS ?=
 mutate: deps
-	$(Q)$(PYTHON) tools/mutate.py --min-score 90 $(MUTATE_ARGS)
+	$(Q)$(PYTHON) tools/mutate.py --seeds 3 --min-score 90 $(MUTATE_ARGS)
 
 # The bench scenarios (group bench) one at a time, then ratios, plots and
 # build/bench/summary.md (see README, Benchmarks). The plots need matplotlib:

@@ -133,7 +133,7 @@ DEFINE_STALL(rcu_gp_started, 50, "grace period: number raised, CPUs owing a repo
 DEFINE_STALL(rcu_gp_ending, 50, "grace period: every report in, completion not yet published (gp.lock held)");
 DEFINE_STALL(rcu_phase_flip, 50, "rcu=preempt: inactive phase drained, phase not yet flipped");
 DEFINE_STALL(rcu_phase_flipped, 50, "rcu=preempt: phase flipped, old phase's readers not yet scanned");
-DEFINE_STALL_GP(rcu_reader_phase, 100, 64, 1, "rcu=preempt reader: phase read, its lock count not yet raised");
+DEFINE_STALL_GP(rcu_reader_phase, 100, 16, 1, "rcu=preempt reader: phase read, its lock count not yet raised");
 DEFINE_STALL(rcu_qs_report, 50, "rcu=sched: quiescent state seen, not yet reported");
 DEFINE_STALL(rcu_exp_ipi, 50, "expedited grace period: IPI taken, reader state not yet read");
 DEFINE_STALL(rcu_cb_advance, 50, "callbacks: completed grace period read, lists not yet advanced");

@@ -22,6 +22,13 @@ int stall_active;							/* (c) */
 static void (*stall_test_hook)(const struct stall_point *p, const void *ctx);	/* (c) */
 static struct prng rng[MAX_CPUS];					/* (o) */
 static unsigned long fired[MAX_CPUS][STALL_MAX_POINTS];		/* (o) */
+/* A CPU holds across grace periods again only from here on: each hold
+ * of d is followed by 9 d without one, so holds take at most a tenth of
+ * a CPU however often its points are passed. (o), but written after a
+ * hold by the CPU the task then runs on, for the CPU it started on:
+ * a stale value only moves one hold. */
+static uint64_t hold_ok_tsc[MAX_CPUS];
+static unsigned long held[MAX_CPUS][STALL_MAX_POINTS];		/* (o) */
 static char stall_opt[512] = "all";					/* (c) stall= */
 
 static unsigned int nr_points(void)
@@ -97,15 +104,21 @@ void stall_hit(struct stall_point *p, const void *ctx)
 	if (prng_below(r, 16) == 0) {
 		uint64_t max_ns = (uint64_t)p->max_us * 1000;
 		ns = prng_below(r, 8) ? prng_below(r, max_ns / 16 + 1) : prng_below(r, max_ns + 1);
-		hold = p->gp_hold && prng_below(r, p->gp_hold) == 0;
+		hold = p->gp_hold && prng_below(r, p->gp_hold) == 0 &&
+		       rdtsc() >= load_relaxed(&hold_ok_tsc[cpu]);
 		unsigned long *f = &fired[cpu][p - __stall_points_start];
 		store_relaxed(f, load_relaxed(f) + 1);
 	}
 	preempt_enable_no_resched();
 	if (hold) {
-		uint64_t gp = rcu_gp_completed() + p->gp_count, end = rdtsc() + ns_to_tsc(STALL_GP_HOLD_MS * 1000000ull);
+		uint64_t t0 = rdtsc(), gp = rcu_gp_completed() + p->gp_count;
+		uint64_t end = t0 + ns_to_tsc(STALL_GP_HOLD_MS * 1000000ull);
 		while (rcu_gp_completed() < gp && rdtsc() < end)
 			cpu_relax();
+		uint64_t t1 = rdtsc();
+		store_relaxed(&hold_ok_tsc[cpu], t1 + 9 * (t1 - t0));
+		unsigned long *h = &held[cpu][p - __stall_points_start];
+		store_relaxed(h, load_relaxed(h) + 1);
 	} else if (ns) {
 		ndelay(ns);
 	}
@@ -117,6 +130,15 @@ unsigned long stall_fired(const struct stall_point *p)
 
 	for (unsigned int c = 0; c < MAX_CPUS; c++)
 		n += load_relaxed(&fired[c][p - __stall_points_start]);
+	return n;
+}
+
+unsigned long stall_held(const struct stall_point *p)
+{
+	unsigned long n = 0;
+
+	for (unsigned int c = 0; c < MAX_CPUS; c++)
+		n += load_relaxed(&held[c][p - __stall_points_start]);
 	return n;
 }
 

@@ -59,12 +59,13 @@ struct stall_point {
  * to hold off is freed under it; one for a reader between sampling the
  * rcu=preempt phase and counting itself in it, so that it is counted in
  * a phase a grace period has already drained. one_in is set by how often
- * the point is passed: a hold costs milliseconds.
+ * the point is passed; a CPU spends at most a tenth of its time in holds
+ * (kernel/stall.c).
  */
 #define DEFINE_STALL_GP(nm, us, one_in, gps, h)			\
 	struct stall_point stall_point_##nm				\
 	__attribute__((used, section(".stall_points"), aligned(8))) = { #nm, h, us, 1, one_in, gps }
-#define STALL_GP_HOLD_MS	20
+#define STALL_GP_HOLD_MS	100
 /* For a point used from an inline function in a header. */
 #define DECLARE_STALL(nm) extern struct stall_point stall_point_##nm
 #define STALL_POINT(nm) (&stall_point_##nm)
@@ -98,6 +99,8 @@ void stall_set_test_hook(void (*hook)(const struct stall_point *p, const void *c
  * own with plain stores: a locked add would be a fence the step under
  * test may lack). */
 unsigned long stall_fired(const struct stall_point *p);
+/* Of those, holds across grace periods (DEFINE_STALL_GP points). */
+unsigned long stall_held(const struct stall_point *p);
 
 /* Iterate the registered points (for the log). */
 extern struct stall_point __stall_points_start[], __stall_points_end[];

@@ -36,7 +36,7 @@ static bool page_try_get(struct page *p)
 	return false;
 }
 
-DEFINE_STALL_GP(gup_walk, 50, 16, 2, "gup_fast: one level of the lockless walk read");
+DEFINE_STALL_GP(gup_walk, 50, 4, 2, "gup_fast: one level of the lockless walk read");
 DEFINE_STALL(gup_ref, 200, "gup_fast: reference taken, PTE not yet read again");
 
 int gup_fast(struct mm *mm, uintptr_t addr, enum fault_access access, struct page **page)

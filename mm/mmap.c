@@ -26,10 +26,10 @@
 
 /* The steps of munmap's order (above), of mprotect and of madvise, where
  * lockless walkers and faults on other CPUs see the intermediate state. */
-DEFINE_STALL(munmap_published, 200, "munmap: VMA array without the range published, PTEs still there");
-DEFINE_STALL(munmap_zapped, 200, "munmap: PTEs cleared, tables not yet unhooked, nothing flushed");
-DEFINE_STALL(munmap_unhooked, 200, "munmap: empty tables unhooked, not yet flushed");
-DEFINE_STALL(mprotect_published, 200, "mprotect: new VMAs published, PTEs not yet downgraded");
+DEFINE_STALL(munmap_published, 1000, "munmap: VMA array without the range published, PTEs still there");
+DEFINE_STALL(munmap_zapped, 1000, "munmap: PTEs cleared, tables not yet unhooked, nothing flushed");
+DEFINE_STALL(munmap_unhooked, 1000, "munmap: empty tables unhooked, not yet flushed");
+DEFINE_STALL(mprotect_published, 1000, "mprotect: new VMAs published, PTEs not yet downgraded");
 DEFINE_STALL(madvise_reclaimed, 200, "madvise(DONTNEED): whole tables taken back, other PTEs not yet zapped");
 
 static bool range_ok(uintptr_t addr, uintptr_t len)

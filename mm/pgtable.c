@@ -14,6 +14,8 @@
 /* The locked walk's window: a table found through the PMD may be
  * unhooked (madvise's reclaim) before its lock is taken. */
 DEFINE_STALL(pt_lock_pmd_read, 100, "locked walk: PMD read, PTE-table lock not yet taken");
+/* Two faults building the same missing table: one install wins. */
+DEFINE_STALL(pt_install, 200, "table build: a level found empty and a table allocated, not yet installed");
 
 static pte_t *top_table(struct mm *mm)
 {
@@ -147,6 +149,7 @@ pte_t *pt_walk(struct mm *mm, uintptr_t va, enum pt_alloc alloc, struct page **p
 			struct page *t = table_alloc(mm);
 			if (!t)
 				return NULL;
+			stall(pt_install);
 			/* Publish the zeroed table: the CAS is a full barrier,
 			 * so its zeroes are visible before the entry is. A
 			 * racing fault that installed one first wins. */

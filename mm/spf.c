@@ -68,7 +68,7 @@ DEFINE_INJECT(spf_lock_ptl, "the speculative commit spins on the PTE-table lock 
 DEFINE_INJECT(spf_no_vma_recheck, "the speculative commit skips the VMA recheck");
 DEFINE_INJECT(spf_no_pmd_recheck, "the speculative commit skips the PMD recheck");
 DEFINE_STALL(spf_vma_lookup, 200, "speculative fault: VMA array loaded, not yet searched");
-DEFINE_STALL_GP(spf_walk_level, 50, 256, 2, "speculative fault: one level of the lockless walk read");
+DEFINE_STALL_GP(spf_walk_level, 50, 64, 2, "speculative fault: one level of the lockless walk read");
 DEFINE_STALL(spf_before_commit, 500, "speculative fault: PTE table found and page ready, PTE lock not taken");
 
 const char *const spf_stat_names[NR_SPF_STATS] = {

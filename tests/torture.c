@@ -263,8 +263,10 @@ static void print_stall_line(const unsigned long *before)
 		}
 		if (!next)
 			break;
-		n += snprintf(line + n, sizeof(line) - n, " %s=%lu", next->name,
-			      stall_fired(next) - before[next - __stall_points_start]);
+		unsigned int i = next - __stall_points_start;
+		n += snprintf(line + n, sizeof(line) - n, " %s=%lu", next->name, stall_fired(next) - before[i]);
+		if (next->gp_hold)
+			n += snprintf(line + n, sizeof(line) - n, "(%lu held)", stall_held(next) - before[STALL_MAX_POINTS + i]);
 		last = next;
 	}
 }
@@ -282,7 +284,7 @@ void torture_run(struct torture *t, worker_fn fn, void *arg)
 	static struct task *workers[TORTURE_MAX_WORKERS], *helpers[MAX_CPUS + 1];
 	unsigned int nh = 0, c;
 	struct sched_stats s0, s1;
-	static unsigned long stalls0[STALL_MAX_POINTS];
+	static unsigned long stalls0[2 * STALL_MAX_POINTS];	/* fired, then held */
 	struct mm *nmm = mm_create();
 	char name[TASK_NAME_LEN];
 
@@ -319,9 +321,12 @@ void torture_run(struct torture *t, worker_fn fn, void *arg)
 		mm_switch_hook = spec_fill;
 	}
 	unsigned int ns = 0;
-	for_each_stall_point(p)
-		if (ns < STALL_MAX_POINTS)
-			stalls0[ns++] = stall_fired(p);
+	for_each_stall_point(p) {
+		if (ns < STALL_MAX_POINTS) {
+			stalls0[ns] = stall_fired(p);
+			stalls0[STALL_MAX_POINTS + ns++] = stall_held(p);
+		}
+	}
 	stall_arm();
 	for (unsigned int i = 0; i < t->nr_workers; i++)
 		task_start(workers[i], i);

@@ -401,6 +401,18 @@ def judge_run(res, text, late=LATE_SECONDS):
     return rec
 
 
+def after_earlier_seeds(rec, spent, late=LATE_SECONDS):
+    """A seed's run booted after earlier seeds that did not catch the
+    mutant, whose boots took spent seconds: its detection time counts them
+    (the torture time spent on the mutant so far, boots included, so an
+    upper bound), and the 60 s limit applies to that sum."""
+    if spent and rec["outcome"] in ("caught", "late") and rec["detect_seconds"] is not None:
+        rec["detect_seconds"] = round(rec["detect_seconds"] + spent, 3)
+        rec["after_seconds"] = round(spent, 3)
+        rec["outcome"] = "late" if rec["detect_seconds"] > late else "caught"
+    return rec
+
+
 class MutantResult:
     def __init__(self, mutant, verdict, reason="", runs=(), seeds=()):
         self.mutant = mutant

@@ -313,6 +313,19 @@ class VerdictTest(unittest.TestCase):
         assert mt.judge_run(fake_res(FAILED, HOSTERR), "")["outcome"] == "host_error"
         assert mt.judge_run(fake_res(SKIPPED, SKIP), "")["outcome"] == "skipped"
 
+    def test_after_earlier_seeds(self):
+        # A later seed's detection counts the earlier boots: 23 s + 30 s
+        # is within 60 s, 23 s + 40 s is not.
+        rec = mt.after_earlier_seeds(mt.judge_run(fake_res(FAILED, FAIL, detect=30.0), LOG), 23.0)
+        assert rec["outcome"] == "caught" and rec["detect_seconds"] == 53.0 and rec["after_seconds"] == 23.0
+        rec = mt.after_earlier_seeds(mt.judge_run(fake_res(FAILED, FAIL, detect=40.0), LOG), 23.0)
+        assert rec["outcome"] == "late" and rec["detect_seconds"] == 63.0
+        # The first seed, and runs that caught nothing, are left as they are.
+        rec = mt.after_earlier_seeds(mt.judge_run(fake_res(FAILED, FAIL, detect=3.0), LOG), 0.0)
+        assert rec["detect_seconds"] == 3.0 and "after_seconds" not in rec
+        rec = mt.after_earlier_seeds(mt.judge_run(fake_res(OK, PASS), ""), 23.0)
+        assert rec["outcome"] == "survived" and rec["detect_seconds"] is None
+
     def test_mutant_verdict(self):
         m = catalog(ENTRY % "one")[0][0]
 
