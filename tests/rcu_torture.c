@@ -85,11 +85,12 @@ static void writer(struct prng *r)
 		rcu_assign_pointer(tt.current, n);
 		if (!old)
 			continue;
-		unsigned int how = (unsigned int)prng_below(r, 3);
-		if (how == 0 && load_relaxed(&tt.in_flight) < MAX_IN_FLIGHT) {
+		/* Half by callbacks, a quarter each by the two waits. */
+		unsigned int how = (unsigned int)prng_below(r, 4);
+		if (how <= 1 && load_relaxed(&tt.in_flight) < MAX_IN_FLIGHT) {
 			atomic_inc(&tt.in_flight);
 			call_rcu(&old->rcu, age_one);
-		} else if (how == 1) {
+		} else if (how == 2) {
 			synchronize_rcu_expedited();
 			store_release(&old->age, 1);
 			synchronize_rcu_expedited();
