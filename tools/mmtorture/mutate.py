@@ -516,7 +516,9 @@ def row(r):
         seed = str(best.get("seed") or r.seeds[0])
     verdict = r.verdict
     if len(r.seeds) > 1 and r.verdict in SCORED:
-        verdict += " %d/%d" % (len(r.caught_runs), len(r.seeds))
+        # Seeds boot until one catches: which one did, or how many ran.
+        verdict += (" @%d/%d" % (len(r.runs), len(r.seeds)) if r.verdict in (CAUGHT, LATE)
+                    else " 0/%d" % len(r.runs))
     if r.verdict in (CAUGHT, LATE):
         classes, case, when = ",".join(best.get("classes", [])) or "-", best.get("case", "-"), fmt_seconds(best)
     else:
@@ -642,7 +644,8 @@ def markdown(results, listed, s):
             if r.verdict == LATE:
                 when = "**late**: " + when
         if len(r.seeds) > 1:
-            by += ", %d of %d seeds" % (len(r.caught_runs), len(r.seeds))
+            by += (", seed %d of up to %d" % (len(r.runs), len(r.seeds)) if r.verdict in (CAUGHT, LATE)
+                   else ", %d seeds" % len(r.runs))
         out.append("| %s | `%s` | %s | %s | %s |" % (name, m.file, _md(m.breaks), by, when))
     equivalents = [r.mutant for r in results if r.mutant.equivalent and r.verdict not in SCORED] + list(listed)
     if equivalents:
