@@ -295,35 +295,32 @@ def expedited_gp(c):
     c.check(check, target, measure)
 
 
-def normal_gp(c):
-    """A normal grace period takes at most 3 ticks."""
+def in_ticks(c, name, kind, limit, missing=NOT_MEASURED):
+    """Check that the median of `name kind=...` is at most limit ticks."""
     tick_ns, tick_src = tick_period(c.run, c.d)
 
     def measure():
-        gp = c.get("rcu_gp", kind="normal", stat="median")
+        gp = c.get(name, kind=kind, stat="median")
         if gp is None:
             return None
         r = ratio(gp, Q(tick_ns, "time"))
         return r, "%s ticks (%s)" % (fmt_ratio(r), gp)
-    c.check("rcu_gp kind=normal stat=median / tick period",
-            at_most(3, "<= 3 ticks (tick %s, %s)" % (fmt_time(tick_ns), tick_src)), measure)
+    c.check("%s kind=%s stat=median / tick period" % (name, kind),
+            at_most(limit, "<= %d ticks (tick %s, %s)" % (limit, fmt_time(tick_ns), tick_src)), measure,
+            missing=missing)
+
+
+def normal_gp(c):
+    """A normal grace period takes at most 3 ticks."""
+    in_ticks(c, "rcu_gp", "normal", 3)
 
 
 def preempted_reader_gp(c):
     """A grace period waiting for a preempted reader ends at most 2 ticks
     after the reader leaves (rcu=preempt: the tick advances the phase
     machine; measured only in a run with rcu=preempt)."""
-    tick_ns, tick_src = tick_period(c.run, c.d)
-
-    def measure():
-        gp = c.get("rcu_gp_after_unlock", kind="preempted_reader", stat="median")
-        if gp is None:
-            return None
-        r = ratio(gp, Q(tick_ns, "time"))
-        return r, "%s ticks (%s)" % (fmt_ratio(r), gp)
-    c.check("rcu_gp_after_unlock kind=preempted_reader / tick period",
-            at_most(2, "<= 2 ticks (tick %s, %s)" % (fmt_time(tick_ns), tick_src)), measure,
-            missing="skipped (rcu=sched: no reader is preempted; scenario bench-tcg-smp2-rcu-preempt)")
+    in_ticks(c, "rcu_gp_after_unlock", "preempted_reader", 2,
+             missing="skipped (rcu=sched: no reader is preempted; scenario bench-tcg-smp2-rcu-preempt)")
 
 
 def map_touch_unmap(c):
