@@ -96,7 +96,7 @@ void stall_hit(struct stall_point *p, const void *ctx)
 
 	if (hook)
 		hook(p, ctx);
-	if (!(READ_ONCE(stall_active) & STALL_ARMED) || !p->armed)
+	if (!(load_acquire(&stall_active) & STALL_ARMED) || !p->armed)
 		return;
 	preempt_disable();
 	unsigned int cpu = smp_processor_id();
@@ -124,22 +124,23 @@ void stall_hit(struct stall_point *p, const void *ctx)
 	}
 }
 
-unsigned long stall_fired(const struct stall_point *p)
+static unsigned long sum_over_cpus(unsigned long (*counts)[STALL_MAX_POINTS], const struct stall_point *p)
 {
 	unsigned long n = 0;
 
 	for (unsigned int c = 0; c < MAX_CPUS; c++)
-		n += load_relaxed(&fired[c][p - __stall_points_start]);
+		n += load_relaxed(&counts[c][p - __stall_points_start]);
 	return n;
+}
+
+unsigned long stall_fired(const struct stall_point *p)
+{
+	return sum_over_cpus(fired, p);
 }
 
 unsigned long stall_held(const struct stall_point *p)
 {
-	unsigned long n = 0;
-
-	for (unsigned int c = 0; c < MAX_CPUS; c++)
-		n += load_relaxed(&held[c][p - __stall_points_start]);
-	return n;
+	return sum_over_cpus(held, p);
 }
 
 void stall_arm(void)

@@ -21,8 +21,8 @@
  * tests/torture.c); stall=none arms none; stall=a,b arms those. Benches
  * and directed tests run with nothing armed. An armed point delays about
  * one pass in sixteen, mostly for a short time, now and then for its
- * whole bound (max_us), at a DEFINE_STALL_GP point now and then for two
- * grace periods; the draws come from seed=, per CPU. The delay is
+ * whole bound (max_us), at a DEFINE_STALL_GP point now and then for one
+ * or two grace periods; the draws come from seed=, per CPU. The delay is
  * a busy wait in whatever state the step is in: with interrupts on a
  * tick may preempt the task in the middle of it (where the step
  * allows that, the window then lasts a whole slice), with interrupts or
@@ -72,7 +72,10 @@ struct stall_point {
 
 #define STALL_MAX_POINTS 64	/* registered points at most (stall= says if more) */
 
-/* Bits of stall_active: (c) changed only while no torture worker runs. */
+/* Bits of stall_active: (c) changed only while no torture worker runs;
+ * read with one relaxed load at every point (a loop passing a point sees
+ * it change); stall_hit() reads it again with acquire, pairing with
+ * stall_arm()'s release, before it uses the draws stall_arm() seeded. */
 #define STALL_ARMED	1	/* stall_arm() .. stall_disarm() */
 #define STALL_HOOKED	2	/* stall_test_hook is set */
 extern int stall_active;
@@ -81,7 +84,7 @@ void stall_hit(struct stall_point *p, const void *ctx);
 
 #define stall_at(p, ctx)						\
 	do {								\
-		if (__builtin_expect(stall_active != 0, 0))		\
+		if (__builtin_expect(__atomic_load_n(&stall_active, __ATOMIC_RELAXED) != 0, 0)) \
 			stall_hit((p), (ctx));				\
 	} while (0)
 #define stall(nm) stall_at(&stall_point_##nm, (const void *)0)
