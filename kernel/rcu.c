@@ -663,7 +663,9 @@ void rcu_barrier(void)
 
 /* ---- tick and stalls -------------------------------------------------- */
 
-static void stall_check(void)
+/* f: the frame the tick interrupted, for this CPU's own backtrace when
+ * it is one of the CPUs holding the grace period up. */
+static void stall_check(const struct trap_frame *f)
 {
 	if (!rcu_stall_s || load_acquire(&gp.current) == load_acquire(&gp.completed))
 		return;
@@ -706,7 +708,14 @@ static void stall_check(void)
 	report_error("rcu_stall", "grace period %llu has run for %llu s; cpus not quiescent: %s; "
 		     "readers switched out: %ld", (unsigned long long)n, (unsigned long long)rcu_stall_s,
 		     len ? list : "none", load_relaxed(&rcu_blocked_readers));
-	cpumask_clear_cpu(&holders, smp_processor_id());
+	if (cpumask_test(&holders, smp_processor_id())) {
+		/* The tick found this CPU inside a reader (preempt count
+		 * raised, for rcu=sched): show where it was interrupted. */
+		printk("# cpu %u (reporting; preempt count %d at the tick) interrupted at:\n",
+		       smp_processor_id(), this_cpu()->preempt_count);
+		backtrace_print(f->rip, f->rbp);
+		cpumask_clear_cpu(&holders, smp_processor_id());
+	}
 	backtrace_cpus(&holders);
 }
 
@@ -714,7 +723,6 @@ static void rcu_tick(struct trap_frame *f)
 {
 	struct percpu *pc = this_cpu();
 
-	(void)f;
 	if (rcu_flavor == RCU_SCHED) {
 		/* inject=rcu_skip_qs_check: report even inside a reader. */
 		if (cpumask_test(&gp.qs_mask, pc->cpu) &&
@@ -725,7 +733,7 @@ static void rcu_tick(struct trap_frame *f)
 	} else {
 		preempt_try_advance(GP_LOCK_TRY);
 	}
-	stall_check();
+	stall_check(f);
 	process_callbacks(RCU_BATCH);
 }
 

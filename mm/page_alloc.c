@@ -20,22 +20,75 @@ extern char _kernel_phys_start[], _kernel_end[];
 struct page *page_array;
 uint64_t max_pfn;
 
-/* Buddy lists. */
-static struct {
+/*
+ * Three zones, split by physical address: the kernel's own memory
+ * (kmalloc, stacks, kernel tables), the test address spaces' page tables,
+ * and their data pages (with the pages tests take directly). A bug under
+ * test writes through a stale translation into a freed data page, or
+ * installs an entry into a freed table; the page it hits is then poisoned
+ * or reused for the same purpose, where the poison check and the
+ * workers' own checks find the write and name it. Were the zones one, the
+ * page could by then be a kmalloc page or a table, and the bug would
+ * corrupt the checker itself (a free list, an RCU callback, an entry
+ * pointing at PFN 0) and end the run in an unnamed panic. A zone that
+ * runs dry borrows from the others, so only memory pressure mixes them.
+ */
+enum { ZONE_KERNEL, ZONE_TABLE, ZONE_DATA, NR_ZONES };
+
+struct zone {
 	spinlock_t lock;
 	struct page *free[MAX_ORDER];	/* (lock) doubly linked, NULL-terminated */
 	uint64_t nr_free;		/* (lock) pages */
 	uint64_t managed;		/* (c) pages ever given to the allocator */
-} zone = { .lock = SPINLOCK_INIT(LOCK_PAGE_ALLOC) };
+};
+static struct zone zones[NR_ZONES] = {
+	[ZONE_KERNEL] = { .lock = SPINLOCK_INIT(LOCK_PAGE_ALLOC) },
+	[ZONE_TABLE] = { .lock = SPINLOCK_INIT(LOCK_PAGE_ALLOC) },
+	[ZONE_DATA] = { .lock = SPINLOCK_INIT(LOCK_PAGE_ALLOC) },
+};
+/* (c) First PFN of each zone but the kernel's (which starts at 0), a
+ * multiple of the largest buddy block, so no block straddles a boundary
+ * and buddies never merge across one. */
+static uint64_t zone_start_pfn[NR_ZONES];
 
-/* Per-CPU cache of order-0 pages, used with interrupts off by its owner. */
+/* Per-CPU cache of order-0 pages, per zone, used with interrupts off by
+ * its owner. */
 struct pcp {
-	unsigned int count;
-	struct page *pages[PCP_HIGH];
+	unsigned int count[NR_ZONES];
+	struct page *pages[NR_ZONES][PCP_HIGH];
 	long in_use[NR_PAGE_TYPES];	/* (o) allocs - frees by this CPU */
 } __cacheline_aligned;
 static struct pcp pcps[MAX_CPUS];
 static bool ready;
+
+static uint64_t block_round_up(uint64_t pfn)
+{
+	uint64_t b = 1ul << (MAX_ORDER - 1);
+
+	return (pfn + b - 1) & ~(b - 1);
+}
+
+static unsigned int zone_of_pfn(uint64_t pfn)
+{
+	unsigned int z = NR_ZONES - 1;
+
+	while (z && pfn < zone_start_pfn[z])
+		z--;
+	return z;
+}
+
+static unsigned int zone_of_type(enum page_type type)
+{
+	switch (type) {
+	case PAGE_TABLE:
+		return ZONE_TABLE;
+	case PAGE_ANON:
+	case PAGE_TEST:
+		return ZONE_DATA;
+	default:
+		return ZONE_KERNEL;
+	}
+}
 
 bool page_alloc_ready(void)
 {
@@ -131,12 +184,12 @@ static void poison_check_zero(struct page *p)
 	}
 }
 
-/* Zone lock held. */
-static void buddy_free(struct page *p, unsigned int order)
+/* Zone lock held; p is in zone. */
+static void buddy_free(struct zone *zone, struct page *p, unsigned int order)
 {
 	uint64_t pfn = p - page_array;
 
-	zone.nr_free += 1ul << order;
+	zone->nr_free += 1ul << order;
 	while (order < MAX_ORDER - 1) {
 		uint64_t bpfn = pfn ^ (1ul << order);
 		struct page *b;
@@ -146,7 +199,7 @@ static void buddy_free(struct page *p, unsigned int order)
 		b = &page_array[bpfn];
 		if (!(b->flags & PG_BUDDY) || b->order != order)
 			break;
-		list_del(&zone.free[order], b);
+		list_del(&zone->free[order], b);
 		b->flags &= ~PG_BUDDY;
 		pfn &= ~(1ul << order);
 		order++;
@@ -154,29 +207,29 @@ static void buddy_free(struct page *p, unsigned int order)
 	p = &page_array[pfn];
 	p->flags |= PG_BUDDY;
 	p->order = order;
-	list_push(&zone.free[order], p);
+	list_push(&zone->free[order], p);
 }
 
 /* Zone lock held. */
-static struct page *buddy_alloc(unsigned int order)
+static struct page *buddy_alloc(struct zone *zone, unsigned int order)
 {
 	unsigned int o = order;
 
-	while (o < MAX_ORDER && !zone.free[o])
+	while (o < MAX_ORDER && !zone->free[o])
 		o++;
 	if (o == MAX_ORDER)
 		return NULL;
-	struct page *p = zone.free[o];
-	list_del(&zone.free[o], p);
+	struct page *p = zone->free[o];
+	list_del(&zone->free[o], p);
 	p->flags &= ~PG_BUDDY;
 	while (o > order) {
 		o--;
 		struct page *half = p + (1ul << o);
 		half->flags |= PG_BUDDY;
 		half->order = o;
-		list_push(&zone.free[o], half);
+		list_push(&zone->free[o], half);
 	}
-	zone.nr_free -= 1ul << order;
+	zone->nr_free -= 1ul << order;
 	return p;
 }
 
@@ -192,31 +245,46 @@ static void mark_allocated(struct page *p, unsigned int order, enum page_type ty
 	pcps[smp_processor_id()].in_use[type] += 1l << order;
 }
 
+/* Interrupts off. A page of zone z, from this CPU's cache or the buddy
+ * lists, or NULL when the zone has none. */
+static struct page *zone_take(struct pcp *pcp, unsigned int z, unsigned int order)
+{
+	struct zone *zone = &zones[z];
+	struct page *p = NULL;
+
+	if (order == 0) {
+		if (!pcp->count[z]) {
+			spin_lock(&zone->lock);
+			while (pcp->count[z] < PCP_BATCH) {
+				struct page *q = buddy_alloc(zone, 0);
+				if (!q)
+					break;
+				pcp->pages[z][pcp->count[z]++] = q;
+			}
+			spin_unlock(&zone->lock);
+		}
+		if (pcp->count[z])
+			p = pcp->pages[z][--pcp->count[z]];
+	} else {
+		spin_lock(&zone->lock);
+		p = buddy_alloc(zone, order);
+		spin_unlock(&zone->lock);
+	}
+	return p;
+}
+
 static struct page *alloc_unchecked(unsigned int order, enum page_type type)
 {
 	struct pcp *pcp;
-	struct page *p = NULL;
+	struct page *p;
+	unsigned int z = zone_of_type(type);
 	uint64_t flags = irq_save();
 
 	pcp = &pcps[smp_processor_id()];
-	if (order == 0) {
-		if (!pcp->count) {
-			spin_lock(&zone.lock);
-			while (pcp->count < PCP_BATCH) {
-				struct page *q = buddy_alloc(0);
-				if (!q)
-					break;
-				pcp->pages[pcp->count++] = q;
-			}
-			spin_unlock(&zone.lock);
-		}
-		if (pcp->count)
-			p = pcp->pages[--pcp->count];
-	} else {
-		spin_lock(&zone.lock);
-		p = buddy_alloc(order);
-		spin_unlock(&zone.lock);
-	}
+	p = zone_take(pcp, z, order);
+	for (unsigned int other = 0; !p && other < NR_ZONES; other++)
+		if (other != z)
+			p = zone_take(pcp, other, order);
 	if (p && !(p->flags & PG_FREE)) {
 		/* Only an undetected double free puts an allocated page on a
 		 * free list: report it and drop the stale entry. */
@@ -258,6 +326,8 @@ void free_pages(struct page *p, unsigned int order)
 {
 	uint64_t pfn = p - page_array;
 	struct pcp *pcp;
+	unsigned int z = zone_of_pfn(pfn);
+	struct zone *zone = &zones[z];
 
 	ASSERT_MSG(pfn < max_pfn, "bad page pointer %p", (void *)p);
 	/*
@@ -285,17 +355,17 @@ void free_pages(struct page *p, unsigned int order)
 		p[i].type = PAGE_FREE_TYPE;
 	}
 	if (order == 0) {
-		if (pcp->count == PCP_HIGH) {
-			spin_lock(&zone.lock);
-			while (pcp->count > PCP_HIGH - PCP_BATCH * 2)
-				buddy_free(pcp->pages[--pcp->count], 0);
-			spin_unlock(&zone.lock);
+		if (pcp->count[z] == PCP_HIGH) {
+			spin_lock(&zone->lock);
+			while (pcp->count[z] > PCP_HIGH - PCP_BATCH * 2)
+				buddy_free(zone, pcp->pages[z][--pcp->count[z]], 0);
+			spin_unlock(&zone->lock);
 		}
-		pcp->pages[pcp->count++] = p;
+		pcp->pages[z][pcp->count[z]++] = p;
 	} else {
-		spin_lock(&zone.lock);
-		buddy_free(p, order);
-		spin_unlock(&zone.lock);
+		spin_lock(&zone->lock);
+		buddy_free(zone, p, order);
+		spin_unlock(&zone->lock);
 	}
 	irq_restore(flags);
 }
@@ -321,10 +391,12 @@ void page_cache_drain_this_cpu(void)
 	uint64_t flags = irq_save();
 	struct pcp *pcp = &pcps[smp_processor_id()];
 
-	spin_lock(&zone.lock);
-	while (pcp->count)
-		buddy_free(pcp->pages[--pcp->count], 0);
-	spin_unlock(&zone.lock);
+	for (unsigned int z = 0; z < NR_ZONES; z++) {
+		spin_lock(&zones[z].lock);
+		while (pcp->count[z])
+			buddy_free(&zones[z], pcp->pages[z][--pcp->count[z]], 0);
+		spin_unlock(&zones[z].lock);
+	}
 	irq_restore(flags);
 }
 
@@ -353,14 +425,20 @@ uint64_t pages_free(void)
 
 uint64_t pages_managed(void)
 {
-	return zone.managed;
+	uint64_t n = 0;
+
+	for (unsigned int z = 0; z < NR_ZONES; z++)
+		n += zones[z].managed;
+	return n;
 }
 
-/* Free [s, e) into the buddy lists, as large blocks as alignment allows. */
+/* Free [s, e) into the buddy lists, as large blocks as alignment allows
+ * (a block never crosses a zone boundary: it is aligned to the largest). */
 static void add_free_range(paddr_t s, paddr_t e)
 {
 	for (uint64_t pfn = s >> PAGE_SHIFT; pfn < e >> PAGE_SHIFT;) {
 		unsigned int order = 0;
+		struct zone *zone = &zones[zone_of_pfn(pfn)];
 
 		while (order + 1 < MAX_ORDER && !(pfn & ((2ul << order) - 1)) &&
 		       pfn + (2ul << order) <= e >> PAGE_SHIFT)
@@ -371,8 +449,10 @@ static void add_free_range(paddr_t s, paddr_t e)
 			p[i].type = PAGE_FREE_TYPE;
 		}
 		poison_fill(p, order);
-		buddy_free(p, order);
-		zone.managed += 1ul << order;
+		spin_lock(&zone->lock);
+		buddy_free(zone, p, order);
+		spin_unlock(&zone->lock);
+		zone->managed += 1ul << order;
 		pfn += 1ul << order;
 	}
 }
@@ -408,6 +488,10 @@ void page_alloc_init(const struct boot_info *bi)
 	page_array = phys_to_virt(early_alloc(max_pfn * sizeof(struct page)));
 	for (uint64_t pfn = 0; pfn < max_pfn; pfn++)
 		page_array[pfn].flags = PG_RESERVED;
+	/* The kernel zone is the lowest quarter of the address range, the
+	 * tables' the next eighth, the data pages' the rest. */
+	zone_start_pfn[ZONE_TABLE] = block_round_up(max_pfn / 4);
+	zone_start_pfn[ZONE_DATA] = block_round_up(max_pfn / 4 + max_pfn / 8);
 
 	resv[nresv][0] = (paddr_t)(uintptr_t)_kernel_phys_start & PAGE_MASK;
 	resv[nresv++][1] = virt_to_phys(_kernel_end);
@@ -418,7 +502,6 @@ void page_alloc_init(const struct boot_info *bi)
 		resv[nresv++][1] = (bi->modules[m].base + bi->modules[m].len + PAGE_SIZE - 1) & PAGE_MASK;
 	}
 
-	spin_lock(&zone.lock);
 	for (unsigned int i = 0; i < bi->nranges; i++) {
 		paddr_t s, e;
 
@@ -429,6 +512,5 @@ void page_alloc_init(const struct boot_info *bi)
 			s = 0x100000;
 		add_free_minus(s, e, resv, nresv);
 	}
-	spin_unlock(&zone.lock);
 	ready = true;
 }

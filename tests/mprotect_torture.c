@@ -12,8 +12,10 @@
  *   - allowed while the region has been downgraded throughout: stale_tlb
  *     (a translation that outlived the downgrade's flush), or
  *     prot_violation when the pages had been dropped in that phase before
- *     the access began (no translation was left: a fault path mapped
- *     what the VMA forbids);
+ *     the access began and the page table now holds an entry allowing
+ *     the access (a fault path mapped what the VMA forbids); a drop that
+ *     left no such entry means the access went through a translation the
+ *     drop's flush should have removed: stale_tlb again;
  *   - faulted while the access has been allowed throughout: lost_mapping.
  */
 #include "arch/x86/cpu.h"
@@ -25,6 +27,7 @@
 #include "mm/fault.h"
 #include "mm/mm.h"
 #include "mm/mmap.h"
+#include "mm/pgtable.h"
 #include "tests/ktap.h"
 #include "tests/torture.h"
 
@@ -74,6 +77,32 @@ static void flipper(struct prng *rng)
 	torture_stop(&mt.t);
 }
 
+/*
+ * A forbidden access succeeded after the pages were dropped: did a fault
+ * path map the page (an entry allowing the access is in the table now,
+ * under the lock, while the phase is still `s`), or did the access use a
+ * translation that the drop's flush should have removed? Returns the
+ * class; prot_violation when the phase moved on and the table cannot
+ * tell.
+ */
+static const char *classify_after_drop(uintptr_t a, bool write, uint64_t s)
+{
+	struct page *pt;
+	bool mapped = false;
+
+	mmap_read_lock(mt.t.mm);
+	pte_t *pte = pt_walk_lock(mt.t.mm, a, PT_NO_ALLOC, &pt);
+	if (pte) {
+		pte_t e = READ_ONCE(*pte);
+		mapped = pte_present(e) && (!write || (e & PTE_W));
+		spin_unlock(&pt->ptl);
+	}
+	mmap_read_unlock(mt.t.mm);
+	if (load_acquire(&mt.state) != s || mapped)
+		return "prot_violation";
+	return "stale_tlb";
+}
+
 static void accessor(struct prng *rng)
 {
 	unsigned int me = torture_me();
@@ -92,13 +121,17 @@ static void accessor(struct prng *rng)
 		bool allowed = MP_PHASE(s1) == MP_RW || (MP_PHASE(s1) == MP_DOWN && !(s1 & MP_NONE) && !write);
 		bool forbidden = MP_PHASE(s1) == MP_DOWN && !allowed;
 		const char *what = write ? "write to" : "read of";
-		if (forbidden && r == 0)
-			report_error(s1 & MP_DROPPED ? "prot_violation" : "stale_tlb",
-				     "mprotect_torture: worker %u: %s %lx succeeded after mprotect(%s) of round %llu "
+		if (forbidden && r == 0) {
+			const char *cls = s1 & MP_DROPPED ? classify_after_drop(a, write, s1) : "stale_tlb";
+			bool mapped = !strcmp(cls, "prot_violation");
+			report_error(cls, "mprotect_torture: worker %u: %s %lx succeeded after mprotect(%s) of round %llu "
 				     "returned%s", me, what, a, s1 & MP_NONE ? "PROT_NONE" : "PROT_READ",
 				     (unsigned long long)(s1 / 16),
-				     s1 & MP_DROPPED ? " and its pages were dropped (a fault path mapped what the "
-						       "VMA forbids)" : "");
+				     !(s1 & MP_DROPPED) ? "" : mapped ? " and its pages were dropped (a fault path mapped what "
+									"the VMA forbids)"
+								      : " and its pages were dropped, leaving no entry (a "
+									"translation outlived the drop's flush)");
+		}
 		if (allowed && r != 0)
 			report_error("lost_mapping", "mprotect_torture: worker %u: %s %lx faulted while allowed "
 				     "(round %llu)", me, what, a, (unsigned long long)(s1 / 16));
