@@ -91,9 +91,38 @@
  *     pt_free=rcu the tables are freed after a grace period of the
  *     flavor in force (kernel/rcu.c), which waits for walkers in a read
  *     section (and, with rcu=sched, with interrupts off).
+ *
+ * (G) tlb_flush=nmi: remote flushes that complete without waiting for
+ *     the target to enable interrupts, as a paravirtual flush or AMD's
+ *     INVLPGB/TLBSYNC does. (A) with an NMI for the IPI:
+ *
+ *   initiator i (nmi_flush_mask)         target c (NMI, anywhere)
+ *   req[i].fi = fi
+ *   req[i].waiting = targets
+ *   cpumask_set(pending[c], i) [locked]
+ *   send NMI  ------------------------>  m = xchg(pending[c], 0) [locked]
+ *                                        fi = req[i].fi for each i in m
+ *                                        INVLPG / CR3, whatever is loaded
+ *   wait: waiting empty  <-------------  cpumask_clear(req[i].waiting, c)
+ *   free pages; free tables (E)            [locked; fi not touched after]
+ *
+ *   The initiator's locked set orders its request before the bit; the
+ *   target's locked exchange orders the bit before its reads of the
+ *   request; its locked clear orders the flush before the initiator's
+ *   wait ends. The target flushes without looking at pc->mm: an NMI can
+ *   land between a context switch's CR3 load and its pc->mm store, and
+ *   every address space uses PCID 0, so INVLPG or a CR3 reload acts on
+ *   whatever is loaded and is harmless elsewhere. It takes no lock, so
+ *   it is safe wherever the NMI lands; one NMI serves every bit set by
+ *   then, and one that finds nothing (its bit taken by the NMI before)
+ *   is expected. The consequence for (E): a walker's interrupts-off
+ *   section no longer delays the ack, so pt_free=ipi frees a table
+ *   under it. That cell of the matrix is unsafe by design.
  */
 #include "mm/tlb.h"
+#include "arch/x86/apic.h"
 #include "arch/x86/cpu.h"
+#include "arch/x86/tsc.h"
 #include "kernel/cmdline.h"
 #include "kernel/inject.h"
 #include "kernel/percpu.h"
@@ -101,6 +130,7 @@
 #include "kernel/report.h"
 #include "kernel/smp_call.h"
 #include "kernel/stall.h"
+#include "kernel/timer.h"
 #include "mm/debug.h"
 #include "mm/mm.h"
 #include "mm/page_alloc.h"
@@ -117,6 +147,10 @@ DEFINE_STALL(tlb_before_ipi, 100, "shootdown: local flush done, remote CPUs not 
 DEFINE_STALL(tlb_flush_local, 50, "shootdown: a CPU that has the mm loaded, before it flushes");
 DEFINE_STALL(tlb_before_free, 200, "munmap/madvise: flush done, pages and tables not yet freed");
 
+static const char *const tlb_flush_names[] = { "ipi", "nmi", NULL };
+int tlb_flush_mode = TLB_FLUSH_IPI;
+CMDLINE_ENUM(tlb_flush, tlb_flush_mode, tlb_flush_names,
+	     "remote TLB flushes: by IPI (waits for interrupts on), or by NMI (completes anywhere)");
 static const char *const pt_free_names[] = { "ipi", "rcu", NULL };
 int pt_free_mode = PT_FREE_RCU;
 CMDLINE_ENUM(pt_free, pt_free_mode, pt_free_names, "page-table freeing: after the IPI, or after RCU");
@@ -162,6 +196,82 @@ static void flush_local(void *arg)
 }
 
 static void flush_tlb_on_this_cpu(struct flush_info *fi, enum tlb_flush_what what);
+
+/* ---- (G): flushes by NMI -------------------------------------------- */
+
+/* (i) written by initiator i before it sets bits in pending; (a) each
+ * target clears its own bit of waiting once it has flushed. */
+struct nmi_flush_req {
+	const struct flush_info *fi;
+	struct cpumask waiting;
+} __cacheline_aligned;
+static struct nmi_flush_req nmi_req[MAX_CPUS];
+/* (a) Per target: the initiators whose request it has yet to serve. */
+static struct cpumask nmi_pending[MAX_CPUS];
+static unsigned long nmi_flushes[MAX_CPUS];	/* (o) from the NMI only */
+
+/* flush_local() for the NMI: no pc->mm check and no stall point (G). */
+static void flush_local_nmi(const struct flush_info *fi)
+{
+	if (fi->full) {
+		flush_tlb_local_nonglobal();
+		return;
+	}
+	for (uintptr_t va = fi->start; va < fi->end; va += PAGE_SIZE)
+		invlpg(va);
+	for (unsigned int i = 0; i < fi->ntable_va; i++)
+		invlpg(fi->table_va[i]);
+}
+
+bool tlb_flush_nmi(void)
+{
+	unsigned int me = smp_processor_id();
+	bool again = true;
+
+	if (tlb_flush_mode != TLB_FLUSH_NMI)
+		return false;
+	while (again) {
+		again = false;
+		for (unsigned int w = 0; w < MAX_CPUS / 64; w++) {
+			uint64_t m = atomic_xchg(&nmi_pending[me].bits[w], 0);
+			while (m) {
+				unsigned int i = w * 64 + __builtin_ctzll(m);
+				m &= m - 1;
+				flush_local_nmi(load_acquire(&nmi_req[i].fi));
+				nmi_flushes[me]++;
+				cpumask_clear_cpu(&nmi_req[i].waiting, me);
+				again = true;
+			}
+		}
+	}
+	return true;
+}
+
+/* (G), the initiator's half; preempt count raised (one CPU throughout). */
+static void nmi_flush_mask(const struct cpumask *targets, const struct flush_info *fi)
+{
+	unsigned int me = smp_processor_id(), c;
+	struct nmi_flush_req *r = &nmi_req[me];
+	uint64_t deadline = rdtsc() + ns_to_tsc(smp_call_timeout_ns);
+
+	store_relaxed(&r->fi, fi);
+	r->waiting = *targets;
+	for_each_cpu_in(c, targets) {
+		cpumask_set(&nmi_pending[c], me);	/* locked: request before bit */
+		apic_send_nmi(cpu_percpu(c)->apic_id);
+	}
+	while (cpumask_weight(&r->waiting)) {
+		cpu_relax();
+		if ((int64_t)(rdtsc() - deadline) > 0) {
+			c = cpumask_next(&r->waiting, 0);
+			hang_report("tlb_flush=nmi: cpu %u did not flush within %llu ms; it last took an "
+				    "interrupt at %pS", c, (unsigned long long)smp_call_timeout_ns / 1000000,
+				    (void *)READ_ONCE(cpu_percpu(c)->last_irq_rip));
+		}
+	}
+	/* Pairs with the targets' locked clears: their flushes are done. */
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+}
 
 /* Flush fi on every CPU that may cache it (see flush_tlb_mm_range()). */
 static void flush_tlb(struct flush_info *fi, enum tlb_flush_what what)
@@ -227,7 +337,10 @@ static void flush_tlb_on_this_cpu(struct flush_info *fi, enum tlb_flush_what wha
 	if (cpumask_weight(&targets)) {
 		stall(tlb_before_ipi);
 		st->ipis_sent += cpumask_weight(&targets);
-		smp_call_mask(&targets, flush_local, fi);
+		if (tlb_flush_mode == TLB_FLUSH_NMI)
+			nmi_flush_mask(&targets, fi);
+		else
+			smp_call_mask(&targets, flush_local, fi);
 	}
 }
 
@@ -331,6 +444,7 @@ void tlb_stats_get(struct tlb_stats *s)
 		s->ipis_sent += load_relaxed(&stats[c].ipis_sent);
 		s->pages_flushed += load_relaxed(&stats[c].pages_flushed);
 		s->lazy_skipped += load_relaxed(&stats[c].lazy_skipped);
+		s->nmi_flushes += load_relaxed(&nmi_flushes[c]);
 	}
 }
 

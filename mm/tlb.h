@@ -21,6 +21,8 @@ struct page;
 
 enum pt_free_mode { PT_FREE_IPI, PT_FREE_RCU };
 extern int pt_free_mode;		/* (c) pt_free= */
+enum tlb_flush_mode { TLB_FLUSH_IPI, TLB_FLUSH_NMI };
+extern int tlb_flush_mode;		/* (c) tlb_flush= */
 extern uint64_t tlb_ceiling;		/* (c) tlb_ceiling= pages */
 
 /* Freed tables whose spans a flush names one by one; more: full flush. */
@@ -66,7 +68,15 @@ void flush_tlb_mm_range(struct mm *mm, uintptr_t start, uintptr_t end, enum tlb_
 
 struct tlb_stats {
 	uint64_t shootdowns, ranged, full, ipis_sent, pages_flushed, lazy_skipped;
+	uint64_t nmi_flushes;	/* requests served in an NMI (tlb_flush=nmi) */
 };
 void tlb_stats_get(struct tlb_stats *s);
+
+/*
+ * The target's half of a flush sent by NMI (tlb_flush=nmi), called from
+ * every NMI: returns true if the NMI may have been one (in that mode a
+ * flush NMI can find its work already done by the one before it).
+ */
+bool tlb_flush_nmi(void);
 
 #endif

@@ -61,7 +61,7 @@ static void fault_worker(void *arg)
 		uintptr_t a = ft.base + (uintptr_t)i * PAGE_SIZE + 8 * me;
 		uint64_t v = 0;
 
-		if (ft.span_owner[span] == me && prng_below(&rng, 64) == 0) {
+		if (ft.span_owner[span] == me && prng_below(&rng, 16) == 0) {
 			atomic_inc(&ft.drop_begin[span]);
 			vm_madvise_dontneed(ft.t.mm, ft.base + (uintptr_t)span * 512 * PAGE_SIZE,
 					    512 * PAGE_SIZE);

@@ -2,7 +2,8 @@
  * Suite "tlb": shootdowns reach every CPU that may cache a translation,
  * range and full flushes both work, CPUs flushing each other do not
  * deadlock, lazy CPUs get table flushes, each table-freeing scheme
- * frees when it says it does, and a changed global kernel mapping is
+ * frees when it says it does, a flush waits for interrupts on (IPI) or
+ * not (NMI) as tlb_flush= says, and a changed global kernel mapping is
  * flushed on every CPU.
  */
 #include "arch/x86/cpu.h"
@@ -12,6 +13,7 @@
 #include "kernel/percpu.h"
 #include "kernel/rcu.h"
 #include "kernel/report.h"
+#include "kernel/string.h"
 #include "kernel/worker.h"
 #include "mm/fault.h"
 #include "mm/kmap.h"
@@ -325,6 +327,70 @@ static void global_kmap_change_seen_everywhere(void)
 	free_page(page[1]);
 }
 
+
+/*
+ * tlb_flush=: an IPI flush waits for its target to enable interrupts; an
+ * NMI flush completes while the target still has them off (mm/tlb.c,
+ * (G)). The target caches a translation, disables interrupts and waits
+ * up to 200 ms for this CPU's munmap to return.
+ */
+struct irqoff_target {
+	struct mm *mm;
+	uintptr_t addr;
+	int ready, unmapped;		/* (a) */
+	bool saw_unmap_irqs_off;	/* written by the target */
+};
+
+static void irqoff_target(void *arg)
+{
+	struct irqoff_target *t = arg;
+	uint64_t v;
+
+	mm_switch(t->mm);
+	user_read_u64(t->addr, &v);
+	uint64_t flags = irq_save();
+	store_release(&t->ready, 1);
+	for (uint64_t end = rdtsc() + ns_to_tsc(200000000); rdtsc() < end;)
+		if (load_acquire(&t->unmapped))
+			break;
+	t->saw_unmap_irqs_off = load_acquire(&t->unmapped);
+	irq_restore(flags);
+}
+
+static void flush_vs_interrupts_off(void)
+{
+	static struct irqoff_target t;
+	struct cpumask one;
+	unsigned int other;
+
+	if (nr_cpus_online < 2) {
+		ktap_skip("needs 2 CPUs");
+		return;
+	}
+	other = cpumask_next(&cpu_online_mask, smp_processor_id() + 1);
+	if (other >= MAX_CPUS)
+		other = cpumask_next(&cpu_online_mask, 0);
+	memset(&t, 0, sizeof(t));
+	t.mm = mm_create();
+	KTAP_ASSERT(t.mm, "out of memory");
+	t.addr = vm_mmap(t.mm, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, 0);
+	cpumask_zero(&one);
+	cpumask_set(&one, other);
+	workers_start(&one, irqoff_target, &t);
+	while (!load_acquire(&t.ready))
+		cpu_relax();
+	vm_munmap(t.mm, t.addr, PAGE_SIZE);	/* flushes cpu other, in the mm */
+	store_release(&t.unmapped, 1);
+	workers_wait(&one, 0);
+	if (tlb_flush_mode == TLB_FLUSH_NMI)
+		KTAP_EXPECT(t.saw_unmap_irqs_off, "tlb_flush=nmi: munmap waited for cpu %u to enable "
+			    "interrupts", other);
+	else
+		KTAP_EXPECT(!t.saw_unmap_irqs_off, "tlb_flush=ipi: munmap returned while cpu %u had "
+			    "interrupts off (the flush did not wait for it)", other);
+	mm_destroy(t.mm);
+}
+
 static const struct ktap_case tlb_cases[] = {
 	KTAP_CASE(range_flush_reaches_every_cpu),
 	KTAP_CASE(full_flush_reaches_every_cpu),
@@ -332,6 +398,7 @@ static const struct ktap_case tlb_cases[] = {
 	KTAP_CASE(lazy_cpu_gets_table_flush),
 	KTAP_CASE(lazy_cpu_skipped_then_flushes),
 	KTAP_CASE(table_free_scheme),
+	KTAP_CASE(flush_vs_interrupts_off),
 	KTAP_CASE(global_kmap_change_seen_everywhere),
 };
 KTAP_SUITE(tlb, tlb_cases);

@@ -104,10 +104,11 @@ static void tlb_torture_run(void)
 		mprotects += tt.mprotects[c];
 	}
 	ktap_diag("%lu range steps, %lu mprotect pairs, %lu classified reads; %llu shootdowns "
-		  "(%llu ranged, %llu full), %llu IPIs", steps, mprotects, reads,
+		  "(%llu ranged, %llu full), %llu remote requests by %s, %llu served in an NMI", steps, mprotects, reads,
 		  (unsigned long long)(t1.shootdowns - t0.shootdowns),
 		  (unsigned long long)(t1.ranged - t0.ranged), (unsigned long long)(t1.full - t0.full),
-		  (unsigned long long)(t1.ipis_sent - t0.ipis_sent));
+		  (unsigned long long)(t1.ipis_sent - t0.ipis_sent), tlb_flush_mode == TLB_FLUSH_NMI ? "NMI" : "IPI",
+		  (unsigned long long)(t1.nmi_flushes - t0.nmi_flushes));
 	TORTURE_EXPECT_WORK(&tt.t, steps > 10 && (nr_cpus_online == 1 || reads > 100),
 			    "too little done: %lu steps, %lu reads", steps, reads);
 	torture_end(&tt.t);

@@ -13,6 +13,7 @@
 #include "kernel/printk.h"
 #include "kernel/sched.h"
 #include "kernel/uprog.h"
+#include "mm/tlb.h"
 
 /* (c) registered during init, before the vector can fire. */
 static irq_handler_t irq_handlers[256];
@@ -118,7 +119,9 @@ void trap_dispatch(struct trap_frame *f)
 	if (vec == VEC_NMI) {
 		bool was = pc->in_nmi;
 		pc->in_nmi = true;
-		if (!nmi_backtrace_handler(f))
+		/* Both: two NMIs sent close together may arrive as one. */
+		bool flush = tlb_flush_nmi();
+		if (!nmi_backtrace_handler(f) && !flush)
 			printk("# cpu %u: unexpected NMI at %pS\n", pc->cpu, (void *)f->rip);
 		pc->in_nmi = was;
 		return;
