@@ -136,9 +136,17 @@ static inline void preempt_disable(void)
 }
 /* Lower the count; no switch even if one is due (the tick or the next
  * preempt_enable() makes it). */
+void preempt_count_underflow(void) __attribute__((noreturn, cold));
 static inline void preempt_enable_no_resched(void)
 {
-	__asm__ volatile("decl %%gs:%c0" : : "i"(__builtin_offsetof(struct percpu, preempt_count)) : "memory");
+	/* Below zero is an enable without its disable: it would let the
+	 * tick preempt (and report quiescent) a CPU holding a spinlock
+	 * later. One branch, taken never. */
+	__asm__ goto("decl %%gs:%c0\n\tjs %l[under]"
+		     : : "i"(__builtin_offsetof(struct percpu, preempt_count)) : "memory", "cc" : under);
+	return;
+under:
+	preempt_count_underflow();
 }
 void sched_preempt_point(void);
 /* Lower the count, and switch if one is due and we may. */

@@ -429,6 +429,11 @@ void sched_yield(void)
 	schedule();
 }
 
+void preempt_count_underflow(void)
+{
+	panic("cpu %u: preempt count below zero (an enable without its disable)", smp_processor_id());
+}
+
 void sched_preempt_point(void)
 {
 	struct percpu *pc = this_cpu();

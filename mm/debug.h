@@ -38,7 +38,11 @@ void debug_check_table_empty(struct page *t);
  * spf_vma_lookup (mm/spf.c, between loading the VMA array and reading
  * it), spf_walk_level and gup_walk (mm/lockless_walk.c, after each level
  * of a speculative fault's or gup_fast's walk), spf_before_commit
- * (mm/spf.c, before the PTE lock is taken). Torture suites add their own
+ * (mm/spf.c, before the PTE lock is taken), vma_read_found and
+ * vma_read_locked (mm/vma.c: the VMA lock's reader before it counts
+ * itself, and holding the lock; vma set), vma_write_drained (mm/vma.c:
+ * a writer that marked and drained the VMAs it changes; mm only).
+ * Torture suites add their own
  * delays there through stall_test_hook; directed tests force one
  * fallback. spf_hook_ctx_of() gives the context at those points, NULL at
  * any other.
@@ -49,16 +53,22 @@ struct spf_hook_ctx {
 	uint64_t *pmd;		/* the entry pointing at the PTE table (before commit) */
 	struct page *pt;	/* the PTE table (before commit) */
 	unsigned int level;	/* walk level */
+	struct vma *vma;	/* the VMA lock's VMA */
 };
 DECLARE_STALL(spf_vma_lookup);
 DECLARE_STALL(spf_walk_level);
 DECLARE_STALL(spf_before_commit);
 DECLARE_STALL(gup_walk);
+DECLARE_STALL(vma_read_found);
+DECLARE_STALL(vma_read_locked);
+DECLARE_STALL(vma_write_drained);
 
 static inline const struct spf_hook_ctx *spf_hook_ctx_of(const struct stall_point *p, const void *ctx)
 {
 	if (p == STALL_POINT(spf_vma_lookup) || p == STALL_POINT(spf_walk_level) ||
-	    p == STALL_POINT(spf_before_commit) || p == STALL_POINT(gup_walk))
+	    p == STALL_POINT(spf_before_commit) || p == STALL_POINT(gup_walk) ||
+	    p == STALL_POINT(vma_read_found) || p == STALL_POINT(vma_read_locked) ||
+	    p == STALL_POINT(vma_write_drained))
 		return ctx;
 	return 0;
 }

@@ -6,10 +6,12 @@
 #include "arch/x86/traps.h"
 #include "arch/x86/user.h"
 #include "kernel/atomic.h"
+#include "kernel/cmdline.h"
 #include "kernel/errno.h"
 #include "kernel/inject.h"
 #include "kernel/panic.h"
 #include "kernel/percpu.h"
+#include "kernel/rcu.h"
 #include "kernel/report.h"
 #include "kernel/sched.h"
 #include "kernel/spinlock.h"
@@ -27,6 +29,16 @@ DEFINE_STALL(fault_locked, 50, "locked fault: PTE table locked, PTE not yet read
 
 DEFINE_INJECT(zero_page_no_flush, "the zero-page upgrade does not flush the old entry");
 
+static const char *const fault_names[] = { "spf", "vma_lock", "locked", NULL };
+int fault_mode = FAULT_PATH_SPF;
+CMDLINE_ENUM(fault, fault_mode, fault_names,
+	     "fault path tried first: speculative, under the VMA lock, or only the locked one");
+
+/* (a) per CPU, bumped with relaxed atomics: a fault may move between
+ * CPUs before it holds the VMA lock. */
+static struct vma_lock_stats vl_stats[MAX_CPUS] __cacheline_aligned;
+#define VL_INC(field) __atomic_fetch_add(&vl_stats[smp_processor_id()].field, 1, __ATOMIC_RELAXED)
+
 static pte_t leaf_flags(unsigned int prot)
 {
 	pte_t f = PTE_P | PTE_U;
@@ -37,35 +49,26 @@ static pte_t leaf_flags(unsigned int prot)
 }
 
 /*
- * The fault, under mmap_lock (read) and the PTE table's lock. The PTL is
- * taken with interrupts on: the zero-page upgrade below flushes with it
- * held, so a CPU spinning on it with interrupts off would never ack.
+ * The fault in vma, which allows the access and cannot change meanwhile:
+ * the caller holds mmap_lock (read) or vma's read lock. Takes the PTE
+ * table's lock with interrupts on: the zero-page upgrade below flushes
+ * with it held, so a CPU spinning on it with interrupts off would never
+ * ack.
  */
-int handle_mm_fault(struct mm *mm, uintptr_t addr, enum fault_access access)
+static int fault_in_vma(struct mm *mm, struct vma *vma, uintptr_t addr, enum fault_access access)
 {
 	bool write = access == FAULT_WRITE, exec = access == FAULT_EXEC;
 	struct page *pt, *newpage = NULL;
 	int ret = 0;
 
-	ASSERT_MSG(irqs_enabled(), "locked fault with interrupts off (addr %lx)", addr);
-	addr &= PAGE_MASK;
-	mmap_read_lock(mm);
-	struct vma *vma = vma_find(mm, addr);
-	if (!vma || !(vma->prot & fault_access_prot(access))) {
-		mmap_read_unlock(mm);
-		return -EFAULT;
-	}
 	if (write) {
 		/* Most write faults need a page: get it before the lock. */
 		newpage = alloc_page_zeroed(PAGE_ANON);
-		if (!newpage) {
-			mmap_read_unlock(mm);
+		if (!newpage)
 			return -ENOMEM;
-		}
 	}
 	pte_t *pte = pt_walk_lock(mm, addr, PT_ALLOC, &pt);
 	if (!pte) {
-		mmap_read_unlock(mm);
 		if (newpage)
 			free_page(newpage);
 		return -ENOMEM;
@@ -111,10 +114,76 @@ int handle_mm_fault(struct mm *mm, uintptr_t addr, enum fault_access access)
 		WRITE_ONCE(*pte, e & ~PTE_NX);
 	}
 	spin_unlock(&pt->ptl);
-	mmap_read_unlock(mm);
 	if (newpage)
 		free_page(newpage);
 	return ret;
+}
+
+int handle_mm_fault(struct mm *mm, uintptr_t addr, enum fault_access access)
+{
+	int ret;
+
+	ASSERT_MSG(irqs_enabled(), "locked fault with interrupts off (addr %lx)", addr);
+	addr &= PAGE_MASK;
+	mmap_read_lock(mm);
+	struct vma *vma = vma_find(mm, addr);
+	if (!vma || !(vma->prot & fault_access_prot(access)))
+		ret = -EFAULT;
+	else
+		ret = fault_in_vma(mm, vma, addr, access);
+	mmap_read_unlock(mm);
+	return ret;
+}
+
+/*
+ * fault=vma_lock: find the VMA under RCU and read-lock it (mm/vma.c, (V));
+ * VMA_FAULT_FALLBACK when there is none or a writer has it, for the
+ * caller to take mmap_lock. With the lock held the VMA is the one mapped
+ * at addr, so a forbidden access is -EFAULT without mmap_lock.
+ */
+#define VMA_FAULT_FALLBACK 1
+static int vma_lock_fault(struct mm *mm, uintptr_t addr, enum fault_access access)
+{
+	enum vma_lock_result r;
+	int ret;
+
+	addr &= PAGE_MASK;
+	VL_INC(attempts);
+	rcu_read_lock();
+	struct vma *vma = vma_find(mm, addr);
+	if (!vma) {
+		rcu_read_unlock();
+		VL_INC(fallback_novma);
+		return VMA_FAULT_FALLBACK;
+	}
+	r = vma_start_read(mm, vma, addr);
+	rcu_read_unlock();
+	if (r != VMA_LOCKED) {
+		if (r == VMA_LOCK_MARKED)
+			VL_INC(fallback_marked);
+		else
+			VL_INC(fallback_changed);
+		return VMA_FAULT_FALLBACK;
+	}
+	if (!(vma->prot & fault_access_prot(access)))
+		ret = -EFAULT;
+	else
+		ret = fault_in_vma(mm, vma, addr, access);
+	VL_INC(done);
+	vma_end_read(vma);
+	return ret;
+}
+
+void vma_lock_stats_get(struct vma_lock_stats *s)
+{
+	*s = (struct vma_lock_stats){ 0 };
+	for (unsigned int c = 0; c < MAX_CPUS; c++) {
+		s->attempts += load_relaxed(&vl_stats[c].attempts);
+		s->done += load_relaxed(&vl_stats[c].done);
+		s->fallback_novma += load_relaxed(&vl_stats[c].fallback_novma);
+		s->fallback_marked += load_relaxed(&vl_stats[c].fallback_marked);
+		s->fallback_changed += load_relaxed(&vl_stats[c].fallback_changed);
+	}
 }
 
 /* The ring-3 stub at entry, as mapped in every mm (map_user_stubs(), mm/mm.c). */
@@ -196,12 +265,20 @@ static bool mm_page_fault(struct trap_frame *f, uint64_t cr2)
 	}
 	if (!irqs_were_on)
 		return false;	/* the locked path needs interrupts on */
-	r = handle_mm_fault(mm, cr2, fault_access_of(f->error));
+	r = VMA_FAULT_FALLBACK;
+	if (fault_mode == FAULT_PATH_VMA_LOCK)
+		r = vma_lock_fault(mm, cr2, fault_access_of(f->error));
+	if (r == VMA_FAULT_FALLBACK)
+		r = handle_mm_fault(mm, cr2, fault_access_of(f->error));
 	irq_disable();
 	return r == 0 && fault_resolved(f, cr2);
 }
 
 void mm_fault_init(void)
 {
+	/* fault= picks the first path; spf= stays the switch the spf
+	 * suite and the walkers read. */
+	if (fault_mode != FAULT_PATH_SPF)
+		spf_enabled = 0;
 	page_fault_hook = mm_page_fault;
 }

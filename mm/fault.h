@@ -33,6 +33,20 @@ int handle_mm_fault(struct mm *mm, uintptr_t addr, enum fault_access access);
 int user_read_u64(uintptr_t addr, uint64_t *val);
 int user_write_u64(uintptr_t addr, uint64_t val);
 
+/*
+ * fault=: which path a fault tries first. spf: the speculative one
+ * (mm/spf.h); vma_lock: the locked fault under the read lock of its VMA
+ * (mm/vma.c, (V)) instead of mmap_lock; locked: mmap_lock only. Each
+ * falls back to the locked path.
+ */
+enum fault_path { FAULT_PATH_SPF, FAULT_PATH_VMA_LOCK, FAULT_PATH_LOCKED };
+extern int fault_mode;			/* (c) fault= */
+
+struct vma_lock_stats {
+	uint64_t attempts, done, fallback_novma, fallback_marked, fallback_changed;
+};
+void vma_lock_stats_get(struct vma_lock_stats *s);
+
 /* Register the #PF hook; called by mm_init(). */
 void mm_fault_init(void);
 

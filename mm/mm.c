@@ -226,6 +226,10 @@ void mmap_write_lock(struct mm *mm)
 
 void mmap_write_unlock(struct mm *mm)
 {
+	/* Unmarks every VMA this write section marked (mm/vma.c, (V)):
+	 * released before the lock, so a reader that sees the new count
+	 * sees every change the section made. */
+	store_release(&mm->mm_lock_seq, mm->mm_lock_seq + 1);
 	write_unlock(&mm->mmap_lock);
 }
 

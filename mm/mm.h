@@ -41,6 +41,9 @@ struct mm {
 	struct cpumask cpumask;		/* (a) CPUs with this mm loaded, lazy ones too */
 	struct rwlock mmap_lock;
 	struct vma_array *vmas;		/* (m) to replace, (r) to read */
+	/* (m) to change, (a) to read: write sections of mmap_lock ended
+	 * (the VMA lock's marks, mm/vma.c) */
+	uint64_t mm_lock_seq;
 	uint64_t tlb_gen;		/* (a) flushes requested for this mm */
 	long nr_tables;			/* (a) page-table pages below pgd */
 	unsigned int id;		/* (c) for messages */
@@ -69,7 +72,8 @@ void mm_load_irqs_off(struct mm *mm);
 void mm_lazy_irqs_off(void);
 
 /* Writers of the address space. Lockless readers do not look at the
- * lock: they validate their VMA instead (mm/spf.c). */
+ * lock: they validate their VMA instead (mm/spf.c), or hold its VMA
+ * lock (mm/vma.c), whose marks mmap_write_unlock() releases. */
 void mmap_write_lock(struct mm *mm);
 void mmap_write_unlock(struct mm *mm);
 static inline void mmap_read_lock(struct mm *mm) { read_lock(&mm->mmap_lock); }

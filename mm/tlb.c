@@ -173,8 +173,22 @@ struct flush_info {
  * drops the cached upper-level entries used to translate it (Intel drops
  * them all, whatever the address; an INVLPG inside each freed table's
  * span is what every vendor needs), so a freed table costs one INVLPG,
- * not a CR3 reload. Runs with interrupts off.
+ * not a CR3 reload. Acts on whatever address space is loaded (all use
+ * PCID 0). Runs with interrupts off, or in an NMI.
  */
+static void flush_loaded(const struct flush_info *fi)
+{
+	if (fi->full) {
+		flush_tlb_local_nonglobal();
+		return;
+	}
+	for (uintptr_t va = fi->start; va < fi->end; va += PAGE_SIZE)
+		invlpg(va);
+	for (unsigned int i = 0; i < fi->ntable_va; i++)
+		invlpg(fi->table_va[i]);
+}
+
+/* The IPI target's flush (A): flush_loaded() if mm is loaded here. */
 static void flush_local(void *arg)
 {
 	const struct flush_info *fi = arg;
@@ -185,14 +199,7 @@ static void flush_local(void *arg)
 	if (pc->mm != fi->mm)
 		return;
 	stall(tlb_flush_local);
-	if (fi->full) {
-		flush_tlb_local_nonglobal();
-		return;
-	}
-	for (uintptr_t va = fi->start; va < fi->end; va += PAGE_SIZE)
-		invlpg(va);
-	for (unsigned int i = 0; i < fi->ntable_va; i++)
-		invlpg(fi->table_va[i]);
+	flush_loaded(fi);
 }
 
 static void flush_tlb_on_this_cpu(struct flush_info *fi, enum tlb_flush_what what);
@@ -210,19 +217,6 @@ static struct nmi_flush_req nmi_req[MAX_CPUS];
 static struct cpumask nmi_pending[MAX_CPUS];
 static unsigned long nmi_flushes[MAX_CPUS];	/* (o) from the NMI only */
 
-/* flush_local() for the NMI: no pc->mm check and no stall point (G). */
-static void flush_local_nmi(const struct flush_info *fi)
-{
-	if (fi->full) {
-		flush_tlb_local_nonglobal();
-		return;
-	}
-	for (uintptr_t va = fi->start; va < fi->end; va += PAGE_SIZE)
-		invlpg(va);
-	for (unsigned int i = 0; i < fi->ntable_va; i++)
-		invlpg(fi->table_va[i]);
-}
-
 bool tlb_flush_nmi(void)
 {
 	unsigned int me = smp_processor_id();
@@ -237,7 +231,9 @@ bool tlb_flush_nmi(void)
 			while (m) {
 				unsigned int i = w * 64 + __builtin_ctzll(m);
 				m &= m - 1;
-				flush_local_nmi(load_acquire(&nmi_req[i].fi));
+				/* flush_local() without the pc->mm check and
+				 * the stall point (G). */
+				flush_loaded(load_acquire(&nmi_req[i].fi));
 				nmi_flushes[me]++;
 				cpumask_clear_cpu(&nmi_req[i].waiting, me);
 				again = true;

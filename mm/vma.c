@@ -8,6 +8,35 @@
  * RCU whatever pt_free= and spf_walk= say: the lockless lookup takes a
  * read section of its own (mm/spf.c), so the walker protection under
  * test covers the tables only.
+ *
+ * (V) The VMA lock (fault=vma_lock; Linux's per-VMA locks). A fault
+ *     read-locks the one VMA it needs instead of taking mmap_lock. A
+ *     writer (vma_set_range(), under mmap_lock for write) marks every
+ *     VMA it is about to change or replace with the mm's current
+ *     mm_lock_seq and waits for that VMA's readers to drain; new VMAs are
+ *     born marked. mmap_write_unlock() bumps mm_lock_seq, which unmarks
+ *     them all at once.
+ *
+ *   writer (mmap_lock held for write)     fault (vma_start_read)
+ *                                         rcu_read_lock(); v = vma_find()
+ *   v->lock_seq = mm_lock_seq (mark)      atomic_inc(v->readers) [locked]
+ *   smp_mb()                              v->lock_seq == mm_lock_seq?
+ *   wait: v->readers == 0                   yes: drop, fall back to mmap_lock
+ *   publish the new array                 vma_find() == v? no: drop, fall back
+ *   zap, flush, free                      fault under v's read lock
+ *   mm_lock_seq++ (release); unlock       atomic_dec(v->readers) [release]
+ *
+ *   Store-buffer pairing on (lock_seq, readers): either the writer sees
+ *   the reader counted and waits for it to finish, or the reader sees the
+ *   mark and backs off; a reader that raced with no writer at all is
+ *   still refused its VMA by the second check when a whole write section
+ *   (publish, zap, unlock) ran between its lookup and its count. Without
+ *   the mark check a reader could take the lock after the drain, then
+ *   fault while the writer zaps (inject=vma_lock_no_seq_check); without
+ *   the recheck it could fault in a VMA already unmapped
+ *   (inject=vma_lock_no_recheck); a writer that changes a VMA without
+ *   marking it (inject=vma_lock_unmarked_mprotect) changes it under a
+ *   fault.
  */
 #include "mm/vma.h"
 
@@ -21,13 +50,24 @@
 #include "kernel/report.h"
 #include "kernel/stall.h"
 #include "kernel/string.h"
+#include "mm/debug.h"
 #include "mm/kmalloc.h"
 #include "mm/mm.h"
 
 DEFINE_STALL(vma_publish, 100, "VMA change: new array built, not yet published");
 DEFINE_STALL(vma_published, 100, "VMA change: new array published, old VMAs not yet retired");
 
+DEFINE_STALL(vma_write_drained, 200, "VMA change: old VMAs marked and their readers drained, new array not yet built");
+/* Found, not yet counted: only RCU keeps the object; a hold across a
+ * grace period lets whole write sections run past the reader. */
+DEFINE_STALL_GP(vma_read_found, 50, 16, 1, "VMA lock: VMA found under RCU, reader not yet counted");
+DEFINE_STALL(vma_read_counted, 50, "VMA lock: reader counted, mark and mapping not yet rechecked");
+DEFINE_STALL(vma_read_locked, 200, "VMA lock: read lock held, the fault not yet begun (a writer drains meanwhile)");
+
 DEFINE_INJECT(vma_free_no_rcu, "replaced VMAs are freed at once, not after a grace period");
+DEFINE_INJECT(vma_lock_no_seq_check, "a VMA lock reader does not check the writer's mark (mm_lock_seq)");
+DEFINE_INJECT(vma_lock_no_recheck, "a VMA lock reader does not recheck that its VMA is still mapped");
+DEFINE_INJECT(vma_lock_unmarked_mprotect, "mprotect and mmap change VMAs without marking them for the VMA lock");
 
 static struct vma_array *array_alloc(unsigned int n)
 {
@@ -40,7 +80,8 @@ static struct vma_array *array_alloc(unsigned int n)
 
 static uint64_t next_vma_id;	/* (a) */
 
-static struct vma *vma_new(uintptr_t start, uintptr_t end, unsigned int prot)
+/* A new VMA, born marked by the write section of mm that creates it (V). */
+static struct vma *vma_new(struct mm *mm, uintptr_t start, uintptr_t end, unsigned int prot)
 {
 	struct vma *v = kmalloc(sizeof(*v));
 
@@ -49,8 +90,51 @@ static struct vma *vma_new(uintptr_t start, uintptr_t end, unsigned int prot)
 		v->end = end;
 		v->prot = prot;
 		v->id = atomic_add_return(&next_vma_id, 1);
+		v->lock_seq = mm->mm_lock_seq;
+		v->readers = 0;
 	}
 	return v;
+}
+
+/* (V), the writer's half: mark v and wait for its readers. mmap_lock
+ * held for write. */
+static void vma_mark_write(struct mm *mm, struct vma *v)
+{
+	store_relaxed(&v->lock_seq, mm->mm_lock_seq);
+	smp_mb();	/* the mark before the readers count: pairs with the reader's locked inc */
+	while (load_acquire(&v->readers))
+		cpu_relax();
+}
+
+enum vma_lock_result vma_start_read(struct mm *mm, struct vma *v, uintptr_t addr)
+{
+	/* Marked: a writer is inside (no need to count ourselves). */
+	if (load_relaxed(&v->lock_seq) == load_acquire(&mm->mm_lock_seq) &&
+	    !injected(vma_lock_no_seq_check))
+		return VMA_LOCK_MARKED;
+	struct spf_hook_ctx ctx = { .mm = mm, .addr = addr, .vma = v };
+	stall_ctx(vma_read_found, &ctx);
+	preempt_disable();
+	atomic_inc(&v->readers);	/* locked: the count before the mark check (V) */
+	stall(vma_read_counted);
+	if (load_relaxed(&v->lock_seq) == load_acquire(&mm->mm_lock_seq) &&
+	    !injected(vma_lock_no_seq_check)) {
+		vma_end_read(v);
+		return VMA_LOCK_MARKED;
+	}
+	if (vma_find(mm, addr) != v && !injected(vma_lock_no_recheck)) {
+		vma_end_read(v);
+		return VMA_LOCK_CHANGED;
+	}
+	stall_ctx(vma_read_locked, &ctx);
+	return VMA_LOCKED;
+}
+
+void vma_end_read(struct vma *v)
+{
+	/* Release: the fault's accesses before a draining writer goes on. */
+	__atomic_sub_fetch(&v->readers, 1, __ATOMIC_RELEASE);
+	preempt_enable();
 }
 
 struct vma *vma_find(struct mm *mm, uintptr_t addr)
@@ -107,18 +191,29 @@ int vma_set_range(struct mm *mm, uintptr_t start, uintptr_t end, unsigned int pr
 	new = array_alloc(n_old + 3);
 	if (!new)
 		return -ENOMEM;
-	if (prot != VMA_REMOVE && !(mid = vma_new(start, end, prot)))
+	if (prot != VMA_REMOVE && !(mid = vma_new(mm, start, end, prot)))
 		goto nomem;
 
 	for (unsigned int i = 0; i < n_old; i++) {
 		struct vma *v = old->v[i].vma;
 		if (v->end <= start || v->start >= end)
 			continue;
-		if (v->start < start && !(left = vma_new(v->start, start, v->prot)))
+		if (v->start < start && !(left = vma_new(mm, v->start, start, v->prot)))
 			goto nomem;
-		if (v->end > end && !(right = vma_new(end, v->end, v->prot)))
+		if (v->end > end && !(right = vma_new(mm, end, v->end, v->prot)))
 			goto nomem;
 	}
+	/* (V): every VMA replaced here is marked and drained before the
+	 * caller changes a PTE of it. */
+	for (unsigned int i = 0; i < n_old; i++) {
+		struct vma *v = old->v[i].vma;
+		if (v->end <= start || v->start >= end)
+			continue;
+		if (prot != VMA_REMOVE && injected(vma_lock_unmarked_mprotect))
+			continue;
+		vma_mark_write(mm, v);
+	}
+	stall_ctx(vma_write_drained, (&(struct spf_hook_ctx){ .mm = mm }));
 	/* Build the sorted array: untouched VMAs, with the edge pieces and
 	 * the new VMA placed where they belong. */
 	for (unsigned int i = 0; i < n_old; i++)

@@ -19,6 +19,9 @@ struct vma {
 	unsigned int prot;		/* (c) PROT_* */
 	uint64_t id;			/* (c) unique, never reused */
 	struct rcu_head rcu;		/* freeing after a grace period */
+	/* The VMA lock (mm/vma.c, (V)); the only fields that change. */
+	uint64_t lock_seq;		/* (m) mm_lock_seq of the write section that marked it */
+	int readers;			/* (a) read locks held */
 };
 
 /*
@@ -59,5 +62,17 @@ uintptr_t vma_find_gap(struct mm *mm, uintptr_t len);
 /* Free every VMA and the array now (mm teardown, no readers left). */
 void vma_destroy_all(struct mm *mm);
 unsigned int vma_count(struct mm *mm);
+
+/*
+ * The VMA lock (fault=vma_lock): read-lock vma, found at addr under RCU,
+ * unless a write section of mmap_lock marked it; true if it is still the
+ * VMA mm maps at addr. While held, the VMA stays in mm with its range and
+ * protection, its page tables are not freed, and the preempt count is
+ * raised (a writer waiting for the readers to drain spins, as with
+ * mmap_lock). Caller inside an RCU read section.
+ */
+enum vma_lock_result { VMA_LOCKED, VMA_LOCK_MARKED, VMA_LOCK_CHANGED };
+enum vma_lock_result vma_start_read(struct mm *mm, struct vma *vma, uintptr_t addr);
+void vma_end_read(struct vma *vma);
 
 #endif

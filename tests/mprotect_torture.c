@@ -29,6 +29,7 @@
 #include "mm/mmap.h"
 #include "mm/pgtable.h"
 #include "tests/ktap.h"
+#include "tests/spf_delays.h"
 #include "tests/torture.h"
 
 #define MPROT_PAGES 16
@@ -163,7 +164,11 @@ static void mprotect_torture_run(void)
 	mt.addr = vm_mmap(mt.t.mm, 0, MPROT_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE, 0);
 	mt.state = MP_RW;
 	torture_speculate(&mt.t, mt.addr, MPROT_PAGES * PAGE_SIZE);
+	/* Under fault=vma_lock, faults holding the VMA lock now and then
+	 * wait for the flipper's next change of their VMA. */
+	spf_delays_on(mt.t.mm, SPF_DELAYS_VMA_WRITER);
 	torture_run(&mt.t, mprotect_worker, NULL);
+	spf_delays_off();
 	for (c = 0; c < torture_workers(&mt.t); c++)
 		accesses += mt.accesses[c];
 	ktap_diag("%lu downgrade/upgrade rounds (%lu with the pages dropped while downgraded), %lu accesses",

@@ -56,6 +56,64 @@ void wait_for_unmap(struct mm *mm, uintptr_t addr)
 	}
 }
 
+/*
+ * The VMA lock's half of the above (fault=vma_lock): now and then a fault
+ * holding its VMA's read lock waits for a writer to mark that VMA (up to
+ * 1 ms), then for the VMA to leave the array (300 us) and the munmap's
+ * shootdown to start (1 ms). A correct writer marks and then waits for
+ * this reader to drop the lock, so the VMA never goes and the wait ends
+ * on its bound; a reader that took the lock after the writer's drain
+ * (no mark check) faults after the writer zapped its range.
+ */
+static void wait_for_writer(struct mm *mm, struct vma *v, uintptr_t addr)
+{
+	uint64_t end = rdtsc() + ns_to_tsc(1000000);
+
+	while (load_relaxed(&v->lock_seq) != load_acquire(&mm->mm_lock_seq))
+		if (rdtsc() > end)
+			return;
+	end = rdtsc() + ns_to_tsc(300000);
+	for (bool gone = false; !gone;) {
+		rcu_read_lock();
+		gone = vma_find(mm, addr) != v;
+		rcu_read_unlock();
+		if (rdtsc() > end)
+			return;
+	}
+	struct tlb_stats s0, s1;
+	tlb_stats_get(&s0);
+	end = rdtsc() + ns_to_tsc(1000000);
+	do
+		tlb_stats_get(&s1);
+	while (s1.shootdowns == s0.shootdowns && rdtsc() < end);
+}
+
+/*
+ * The VMA lock's reader before it counts itself: wait for a writer to
+ * mark its VMA (up to 20 ms: the mapper changes one of its ranges a few
+ * dozen times a second), then either let the writer's drain pass
+ * (0-30 us: the writer publishes a few microseconds after it) or let
+ * the whole write section end (mm_lock_seq moves, up to
+ * 3 ms). Then it counts itself: a correct reader sees the mark, or the
+ * VMA gone from the array, and backs off.
+ */
+static void wait_for_mark(struct mm *mm, struct vma *v, bool section_end, uint64_t pass_ns)
+{
+	uint64_t end = rdtsc() + ns_to_tsc(20000000);
+	uint64_t seq;
+
+	while ((seq = load_acquire(&mm->mm_lock_seq)) != load_relaxed(&v->lock_seq))
+		if (rdtsc() > end)
+			return;
+	if (!section_end) {
+		ndelay(pass_ns);
+		return;
+	}
+	end = rdtsc() + ns_to_tsc(3000000);
+	while (load_acquire(&mm->mm_lock_seq) == seq && rdtsc() < end)
+		cpu_relax();
+}
+
 static void spf_delays_hook(const struct stall_point *at, const void *arg)
 {
 	const struct spf_hook_ctx *ctx = spf_hook_ctx_of(at, arg);
@@ -69,13 +127,25 @@ static void spf_delays_hook(const struct stall_point *at, const void *arg)
 	struct prng *r = &hook_rng[smp_processor_id()];
 	bool wait = at == STALL_POINT(spf_before_commit) && hook_kind == SPF_DELAYS_WAIT_FOR_UNMAP &&
 		    prng_below(r, 4) == 0;
+	bool writers = hook_kind != SPF_DELAYS_RANDOM;
+	bool wait_writer = at == STALL_POINT(vma_read_locked) && writers && prng_below(r, 16) == 0;
+	bool wait_mark = at == STALL_POINT(vma_read_found) && writers && prng_below(r, 256) == 0;
+	bool section_end = prng_below(r, 2);
+	uint64_t pass_ns = prng_below(r, 30000);
 	/* Long holds where a writer can slip in: between loading the VMA
 	 * array and reading it, and before the commit. */
-	bool window = at == STALL_POINT(spf_before_commit) || at == STALL_POINT(spf_vma_lookup);
-	uint64_t ns = wait ? 0 : torture_delay_ns(r, window ? 2000000 : 100000);
+	/* The writer's window between its drain and the new array: a
+	 * reader that got in there unchecked faults during the zap. */
+	bool window = at == STALL_POINT(spf_before_commit) || at == STALL_POINT(spf_vma_lookup) ||
+		      at == STALL_POINT(vma_read_found) || at == STALL_POINT(vma_write_drained);
+	uint64_t ns = wait || wait_writer || wait_mark ? 0 : torture_delay_ns(r, window ? 2000000 : 100000);
 	preempt_enable_no_resched();
 	if (wait)
 		wait_for_unmap(ctx->mm, ctx->addr);
+	else if (wait_writer)
+		wait_for_writer(ctx->mm, ctx->vma, ctx->addr);
+	else if (wait_mark)
+		wait_for_mark(ctx->mm, ctx->vma, section_end, pass_ns);
 	else if (ns)
 		ndelay(ns);
 }

@@ -14,6 +14,7 @@
 enum spf_delays_kind {
 	SPF_DELAYS_RANDOM,		/* random delays only */
 	SPF_DELAYS_WAIT_FOR_UNMAP,	/* and now and then a commit waits for munmap */
+	SPF_DELAYS_VMA_WRITER,		/* random delays; VMA lock readers wait for writers */
 };
 
 /*

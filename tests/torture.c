@@ -284,11 +284,13 @@ void torture_run(struct torture *t, worker_fn fn, void *arg)
 	static struct task *workers[TORTURE_MAX_WORKERS], *helpers[MAX_CPUS + 1];
 	unsigned int nh = 0, c;
 	struct sched_stats s0, s1;
+	struct vma_lock_stats v0, v1;
 	static unsigned long stalls0[2 * STALL_MAX_POINTS];	/* fired, then held */
 	struct mm *nmm = mm_create();
 	char name[TASK_NAME_LEN];
 
 	sched_stats_get(&s0);
+	vma_lock_stats_get(&v0);
 	t->end_tsc = rdtsc() + ns_to_tsc(torture_duration_s * 1000000000ull);
 	store_relaxed(&t->helpers_stop, 0);
 	for (unsigned int i = 0; i < t->nr_workers; i++) {
@@ -352,6 +354,15 @@ void torture_run(struct torture *t, worker_fn fn, void *arg)
 		mm_destroy(nmm);
 	print_sched_line(&s0, &s1);
 	print_spec_line(t);
+	if (fault_mode == FAULT_PATH_VMA_LOCK) {
+		vma_lock_stats_get(&v1);
+		ktap_diag("vma_lock: attempts=%llu done=%llu fallback_novma=%llu fallback_marked=%llu "
+			  "fallback_changed=%llu", (unsigned long long)(v1.attempts - v0.attempts),
+			  (unsigned long long)(v1.done - v0.done),
+			  (unsigned long long)(v1.fallback_novma - v0.fallback_novma),
+			  (unsigned long long)(v1.fallback_marked - v0.fallback_marked),
+			  (unsigned long long)(v1.fallback_changed - v0.fallback_changed));
+	}
 }
 
 void torture_worker_start(const struct torture *t, struct prng *rng, uint64_t stream_base)

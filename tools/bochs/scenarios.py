@@ -33,7 +33,12 @@ def originals():
                    if f.endswith(".scn") and f.startswith(("inject-", "matrix-")))
     for name in names:
         with open(os.path.join(SCENARIOS, name + ".scn")) as f:
-            yield name, dict(line.split(" = ", 1) for line in f.read().splitlines() if " = " in line)
+            keys = dict(line.split(" = ", 1) for line in f.read().splitlines() if " = " in line)
+        # Group "open": seeded bugs not yet caught in every seed on QEMU;
+        # they join the Bochs group once they are.
+        if "open" in keys.get("groups", "").replace(",", " ").split():
+            continue
+        yield name, keys
 
 
 def render(short, model, why, name, keys):
