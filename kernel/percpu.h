@@ -49,7 +49,11 @@ struct percpu {
 	uint64_t syscall_user_rsp;	/* offset 16 */
 	unsigned int cpu;		/* (c) index into the CPU table */
 	uint32_t apic_id;		/* (c) */
-	int preempt_count;		/* (o) >0: not preemptible, not quiescent for RCU */
+	int preempt_count;		/* (o) >0: not preemptible, not quiescent for RCU (but see lock_waits) */
+	/* Lock waits in progress (kernel/spinlock.h, kernel/rwlock.h):
+	 * each also raised preempt_count, so preempt_count - lock_waits
+	 * is what the code running here holds (kernel/rcu.c, (F)). (o) */
+	int lock_waits;
 	bool need_resched;		/* (i) a switch is due (kernel/sched.c) */
 	int irq_depth;			/* (o) nested interrupt handlers */
 	bool in_nmi;			/* (o) */
@@ -147,6 +151,23 @@ static inline void preempt_enable_no_resched(void)
 	return;
 under:
 	preempt_count_underflow();
+}
+/*
+ * Bracket the spin of a lock wait, between taking a place in the lock's
+ * queue (with the preempt count raised) and getting the lock: the
+ * waiter stays unpreemptible (a ticket it holds must not wait for a
+ * task switched out), but a count made only of such waits opens no
+ * rcu=sched read-side section, so the tick may report a quiescent
+ * state (kernel/rcu.c, (F)). One %gs-relative instruction each, like
+ * the count.
+ */
+static inline void lock_wait_begin(void)
+{
+	__asm__ volatile("incl %%gs:%c0" : : "i"(__builtin_offsetof(struct percpu, lock_waits)) : "memory");
+}
+static inline void lock_wait_end(void)
+{
+	__asm__ volatile("decl %%gs:%c0" : : "i"(__builtin_offsetof(struct percpu, lock_waits)) : "memory");
 }
 void sched_preempt_point(void);
 /* Lower the count, and switch if one is due and we may. */

@@ -40,12 +40,13 @@
  *   A reader that began before GP N started runs on a CPU in qs_mask: an
  *   idle CPU is skipped only if its idle flag was seen, and leaving idle
  *   fences before any read (pairing (C)). Its CPU reports only with the
- *   count at 0 and interrupts on (a tick cannot land in an interrupts-off
- *   region), that is after the section. gp.lock orders the reports; the
- *   release of completed pairs with the acquire in advance_callbacks(),
- *   so the callback runs after every such reader ended. A reader that
- *   began after GP N started cannot find p: the unpublish is ordered
- *   before call_rcu()'s fence, before the start.
+ *   count at 0 (or made only of lock waits, (F)) and interrupts on (a
+ *   tick cannot land in an interrupts-off region), that is after the
+ *   section. gp.lock orders the reports; the release of completed pairs
+ *   with the acquire in advance_callbacks(), so the callback runs after
+ *   every such reader ended. A reader that began after GP N started
+ *   cannot find p: the unpublish is ordered before call_rcu()'s fence,
+ *   before the start.
  *
  * (B) rcu=preempt, the phase flip. Readers count per CPU and per phase;
  *     the grace period drains the old phase behind a flip.
@@ -105,6 +106,30 @@
  *     sets rcu_exp_need_qs and the outermost rcu_read_unlock() reports.
  *     A CPU with interrupts off takes the IPI when it turns them on. With
  *     rcu=preempt the waiter drives the phase machine (B) itself.
+ *
+ * (F) Lock waits (rcu=sched). A CPU spinning for a lock raised its
+ *     preempt count first (the ticket it holds must not wait for a task
+ *     switched out) and counts the spin in lock_waits (kernel/percpu.h).
+ *     The tick and the expedited IPI interrupt that CPU itself, so they
+ *     read both counts as its program left them:
+ *
+ *   CPU c, waiting for lock L          tick (or expedited IPI) on c
+ *   preempt_disable(); take a ticket   count > lock_waits: a reader
+ *   lock_wait_begin()                    or a holder, no report
+ *   spin until L is ours               count == lock_waits: report_qs(c)
+ *   lock_wait_end()
+ *   critical section                   count > lock_waits: no report
+ *
+ *   Every rcu=sched read-side section raises the count for its whole
+ *   length (or turns interrupts off, and then neither interrupt lands),
+ *   so a count made only of lock waits means no section is open on c:
+ *   the spins read nothing but lock words, whose memory their callers
+ *   keep alive by what they hold, and they hold nothing else. Without
+ *   this, a CPU that spends a grace period's length waiting for locks
+ *   whose holders wait for slow flush acks (4 emulated CPUs on fewer
+ *   host CPUs: a writer queued behind readers that flush under the PTE
+ *   lock, readers queued behind it) is never seen quiescent and stalls
+ *   the grace period although it is in no reader.
  */
 #include "kernel/rcu.h"
 #include "arch/x86/apic.h"
@@ -575,15 +600,23 @@ void synchronize_rcu(void)
 	wait_helping(&w.done, 1);
 }
 
+/* rcu=sched, from an interrupt that found interrupts on: was the
+ * interrupted context in no read-side section? Its preempt count is 0,
+ * or made only of lock waits (pairing (F) at the top of the file). */
+static bool sched_qs_at_irq(const struct percpu *pc)
+{
+	return pc->preempt_count == pc->lock_waits;
+}
+
 static void exp_ipi(struct trap_frame *f)
 {
 	struct percpu *pc = this_cpu();
 
 	/* The IPI runs with interrupts off; the interrupted context had
-	 * them on (or we would not be here), so preempt count 0 means it
-	 * was quiescent. */
+	 * them on (or we would not be here), so a count holding no section
+	 * means it was quiescent. */
 	stall(rcu_exp_ipi);
-	if (pc->preempt_count == 0) {
+	if (sched_qs_at_irq(pc)) {
 		rcu_cpu[pc->cpu].stats.qs_exp_ipi++;
 		report_qs(pc->cpu);
 	} else {
@@ -726,7 +759,7 @@ static void rcu_tick(struct trap_frame *f)
 	if (rcu_flavor == RCU_SCHED) {
 		/* inject=rcu_skip_qs_check: report even inside a reader. */
 		if (cpumask_test(&gp.qs_mask, pc->cpu) &&
-		    (pc->preempt_count == 0 || injected(rcu_skip_qs_check))) {
+		    (sched_qs_at_irq(pc) || injected(rcu_skip_qs_check))) {
 			rcu_cpu[pc->cpu].stats.qs_tick++;
 			report_qs(pc->cpu);
 		}

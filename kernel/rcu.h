@@ -3,9 +3,10 @@
  *
  * rcu=sched (default, "consolidated"): rcu_read_lock() raises the preempt
  * count. A grace period waits for every CPU to pass a quiescent state:
- * the tick finding the interrupted context at preempt count 0 (a tick
- * only runs with interrupts on, so a CPU with interrupts off cannot pass
- * one), the idle loop (an extended quiescent state: idle CPUs are never
+ * the tick finding the interrupted context at preempt count 0, or at a
+ * count made only of lock waits (kernel/rcu.c, (F); a tick only runs
+ * with interrupts on, so a CPU with interrupts off cannot pass one), the
+ * idle loop (an extended quiescent state: idle CPUs are never
  * waited for), rcu_qs(), or the outermost rcu_read_unlock() of a CPU an
  * expedited grace period has asked. Interrupts-off regions are therefore
  * readers too.

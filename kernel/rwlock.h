@@ -7,7 +7,10 @@
  * spinning in the common use (mmap_lock): a CPU spinning here must still
  * answer TLB shootdowns from the writer it waits for.
  *
- * Like a spinlock, holding it raises the preempt count (kernel/spinlock.h).
+ * Like a spinlock, holding it raises the preempt count, and the spins
+ * are lock waits (kernel/spinlock.h): a writer waiting out long readers
+ * (or a reader waiting behind a writer that flushes) does not hold a
+ * grace period up.
  *
  *   serving   ticket allowed in now (a); a reader passes it on at once,
  *             a writer keeps it until unlock
@@ -42,8 +45,12 @@ static inline void read_lock(struct rwlock *l)
 	uint32_t t = __atomic_fetch_add(&l->next, 1, __ATOMIC_RELAXED);
 
 	lockdep_acquired(l->cls, false);
-	while (load_acquire(&l->serving) != t)
-		cpu_relax();
+	if (load_acquire(&l->serving) != t) {
+		lock_wait_begin();
+		while (load_acquire(&l->serving) != t)
+			cpu_relax();
+		lock_wait_end();
+	}
 	atomic_inc(&l->readers);
 	store_release(&l->serving, t + 1);
 }
@@ -63,10 +70,16 @@ static inline void write_lock(struct rwlock *l)
 	uint32_t t = __atomic_fetch_add(&l->next, 1, __ATOMIC_RELAXED);
 
 	lockdep_acquired(l->cls, false);
-	while (load_acquire(&l->serving) != t)
-		cpu_relax();
-	while (load_acquire(&l->readers))
-		cpu_relax();
+	if (load_acquire(&l->serving) != t || load_acquire(&l->readers)) {
+		/* Both spins hold nothing yet: the readers admitted before
+		 * us run without us, new ones queue behind our ticket. */
+		lock_wait_begin();
+		while (load_acquire(&l->serving) != t)
+			cpu_relax();
+		while (load_acquire(&l->readers))
+			cpu_relax();
+		lock_wait_end();
+	}
 }
 
 static inline void write_unlock(struct rwlock *l)

@@ -11,7 +11,9 @@
  * Holding a lock (and spinning for one) raises the preempt count: a
  * holder is never switched out (kernel/sched.h), so a waiter on its CPU
  * cannot spin for a task that does not run, and the lock order check's
- * per-CPU list is the holder's.
+ * per-CPU list is the holder's. The spin itself is a lock wait
+ * (lock_wait_begin(), kernel/percpu.h): a CPU doing nothing but waiting
+ * for locks is quiescent for rcu=sched, however long the holder takes.
  */
 #ifndef KERNEL_SPINLOCK_H
 #define KERNEL_SPINLOCK_H
@@ -45,8 +47,12 @@ static inline void spin_lock(spinlock_t *l)
 	uint16_t me = __atomic_fetch_add(&l->next, 1, __ATOMIC_RELAXED);
 
 	lockdep_acquired(l->cls, false);
-	while (load_acquire(&l->owner) != me)
-		cpu_relax();
+	if (load_acquire(&l->owner) != me) {
+		lock_wait_begin();
+		while (load_acquire(&l->owner) != me)
+			cpu_relax();
+		lock_wait_end();
+	}
 }
 
 static inline bool spin_trylock(spinlock_t *l)
