@@ -129,7 +129,7 @@ static void spf_delays_hook(const struct stall_point *at, const void *arg)
 		    prng_below(r, 4) == 0;
 	bool writers = hook_kind != SPF_DELAYS_RANDOM;
 	bool wait_writer = at == STALL_POINT(vma_read_locked) && writers && prng_below(r, 16) == 0;
-	bool wait_mark = at == STALL_POINT(vma_read_found) && writers && prng_below(r, 256) == 0;
+	bool wait_mark = at == STALL_POINT(vma_read_found) && writers && prng_below(r, 64) == 0;
 	bool section_end = prng_below(r, 2);
 	uint64_t pass_ns = prng_below(r, 30000);
 	/* Long holds where a writer can slip in: between loading the VMA
