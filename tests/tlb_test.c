@@ -143,6 +143,14 @@ static void touch_and_go_lazy(void *arg)
 	mm_enter_lazy();	/* keeps CR3, stays in the mask */
 }
 
+/* The online CPU after this one, wrapping (needs 2 CPUs online). */
+static unsigned int next_online_cpu(void)
+{
+	unsigned int c = cpumask_next(&cpu_online_mask, smp_processor_id() + 1);
+
+	return c < MAX_CPUS ? c : cpumask_next(&cpu_online_mask, 0);
+}
+
 static void lazy_cpu_gets_table_flush(void)
 {
 	static struct job j;
@@ -154,9 +162,7 @@ static void lazy_cpu_gets_table_flush(void)
 		ktap_skip("needs 2 CPUs");
 		return;
 	}
-	other = cpumask_next(&cpu_online_mask, smp_processor_id() + 1);
-	if (other >= MAX_CPUS)
-		other = cpumask_next(&cpu_online_mask, 0);
+	other = next_online_cpu();
 	j.mm = mm_create();
 	KTAP_ASSERT(j.mm, "out of memory");
 	j.addr = vm_mmap(j.mm, 0, PAGE_SIZE, PROT_READ, 0);
@@ -246,9 +252,7 @@ static void lazy_cpu_skipped_then_flushes(void)
 	user_write_u64(j.addr, 0x5a);
 	user_write_u64(j.addr + PAGE_SIZE, 1);
 	cpumask_zero(&one);
-	cpumask_set(&one, cpumask_next(&cpu_online_mask, smp_processor_id() + 1) < MAX_CPUS
-				  ? cpumask_next(&cpu_online_mask, smp_processor_id() + 1)
-				  : cpumask_next(&cpu_online_mask, 0));
+	cpumask_set(&one, next_online_cpu());
 	workers_run(&one, touch_go_lazy_then_return, &j, 0);
 	tlb_stats_get(&s0);
 	vm_munmap(j.mm, j.addr, PAGE_SIZE);
@@ -367,9 +371,7 @@ static void flush_vs_interrupts_off(void)
 		ktap_skip("needs 2 CPUs");
 		return;
 	}
-	other = cpumask_next(&cpu_online_mask, smp_processor_id() + 1);
-	if (other >= MAX_CPUS)
-		other = cpumask_next(&cpu_online_mask, 0);
+	other = next_online_cpu();
 	memset(&t, 0, sizeof(t));
 	t.mm = mm_create();
 	KTAP_ASSERT(t.mm, "out of memory");
