@@ -16,7 +16,7 @@ int lockdep_enabled;
 CMDLINE_ENUM(lockdep, lockdep_enabled, onoff, "check the lock order (kernel/lockdep.h)");
 
 static const char *const class_names[NR_LOCK_CLASSES] = {
-	[LOCK_UNCHECKED] = "unchecked", [LOCK_MMAP] = "mmap_lock", [LOCK_PTL] = "ptl",
+	[LOCK_UNCHECKED] = "unchecked", [LOCK_MMAP] = "mmap_lock", [LOCK_PMD] = "pmd_lock", [LOCK_PTL] = "ptl",
 	[LOCK_IOREMAP] = "ioremap", [LOCK_KMAP] = "kmap", [LOCK_KMALLOC] = "kmalloc", [LOCK_PAGE_ALLOC] = "page_alloc",
 	[LOCK_RCU_GP] = "rcu_gp", [LOCK_RUNQUEUE] = "runqueue", [LOCK_CALL_QUEUE] = "call_queue", [LOCK_REPORT] = "report",
 };

@@ -8,6 +8,10 @@
  *   class            lock                         why it sits here
  *   LOCK_MMAP        mm->mmap_lock (rwlock)       the address space's writer lock;
  *                                                 faults and munmap take it first
+ *   LOCK_PMD         a PMD table's lock           huge pages (mm/huge.c): install,
+ *                    (struct page ptl of the      split and collapse of a 2 MiB
+ *                    table holding the PMD)       mapping; taken with interrupts on,
+ *                                                 flushes are sent holding it
  *   LOCK_PTL         a PTE table's lock           under mmap_lock; shootdowns are
  *                    (struct page ptl)            sent holding it (the zero-page
  *                                                 upgrade), so nobody spins on it
@@ -47,6 +51,7 @@
 enum lock_class {
 	LOCK_UNCHECKED,
 	LOCK_MMAP,
+	LOCK_PMD,
 	LOCK_PTL,
 	LOCK_IOREMAP,
 	LOCK_KMAP,

@@ -18,6 +18,11 @@ void (*mm_switch_hook)(struct mm *mm, enum mm_switch_point at);
 void debug_check_unmapped(struct mm *mm, uintptr_t start, uintptr_t end)
 {
 	for (uintptr_t va = start; va < end; va += PAGE_SIZE) {
+		if (pt_pmd_huge(mm, va)) {
+			report_error("stale_tlb", "mm %u: %lx still mapped by a huge page after munmap "
+				     "zapped it", mm->id, va);
+			return;
+		}
 		pte_t *pte = pt_walk(mm, va, PT_NO_ALLOC, NULL);
 		if (pte && !pte_none(READ_ONCE(*pte))) {
 			report_error("stale_tlb", "mm %u: %lx still mapped (%lx) after munmap zapped it",

@@ -17,6 +17,7 @@
 #include "kernel/spinlock.h"
 #include "kernel/stall.h"
 #include "mm/fault.h"
+#include "mm/huge.h"
 
 #include "mm/mm.h"
 #include "mm/mmap.h"
@@ -39,7 +40,7 @@ CMDLINE_ENUM(fault, fault_mode, fault_names,
 static struct vma_lock_stats vl_stats[MAX_CPUS] __cacheline_aligned;
 #define VL_INC(field) __atomic_fetch_add(&vl_stats[smp_processor_id()].field, 1, __ATOMIC_RELAXED)
 
-static pte_t leaf_flags(unsigned int prot)
+pte_t fault_leaf_flags(unsigned int prot)
 {
 	pte_t f = PTE_P | PTE_U;
 
@@ -61,22 +62,34 @@ static int fault_in_vma(struct mm *mm, struct vma *vma, uintptr_t addr, enum fau
 	struct page *pt, *newpage = NULL;
 	int ret = 0;
 
-	if (write) {
-		/* Most write faults need a page: get it before the lock. */
-		newpage = alloc_page_zeroed(PAGE_ANON);
-		if (!newpage)
-			return -ENOMEM;
-	}
-	pte_t *pte = pt_walk_lock(mm, addr, PT_ALLOC, &pt);
-	if (!pte) {
-		if (newpage)
-			free_page(newpage);
-		return -ENOMEM;
+	pte_t *pte;
+
+	for (;;) {
+		/* A huge page, mapped or upgraded (thp=on), or a PTE table.
+		 * A collapse may make the span huge between the two: then the
+		 * locked walk finds the huge PMD and this goes round again. */
+		ret = huge_fault(mm, vma, addr, access);
+		if (ret != HUGE_FAULT_PTE)
+			goto out;
+		ret = 0;
+		if (write && !newpage) {
+			/* Most write faults need a page: get it before the lock. */
+			newpage = alloc_page_zeroed(PAGE_ANON);
+			if (!newpage)
+				return -ENOMEM;
+		}
+		pte = pt_walk_lock(mm, addr, PT_ALLOC, &pt);
+		if (pte)
+			break;
+		if (!pt_pmd_huge(mm, addr)) {
+			ret = -ENOMEM;
+			goto out;
+		}
 	}
 
 	stall(fault_locked);
 	pte_t e = *pte;
-	pte_t flags = leaf_flags(vma->prot);
+	pte_t flags = fault_leaf_flags(vma->prot);
 	if (pte_none(e) || (e & PTE_PROTNONE)) {
 		if (e & PTE_PROTNONE) {
 			/* mprotect made the range accessible again. */
@@ -114,6 +127,7 @@ static int fault_in_vma(struct mm *mm, struct vma *vma, uintptr_t addr, enum fau
 		WRITE_ONCE(*pte, e & ~PTE_NX);
 	}
 	spin_unlock(&pt->ptl);
+out:
 	if (newpage)
 		free_page(newpage);
 	return ret;

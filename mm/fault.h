@@ -7,6 +7,7 @@
 #define MM_FAULT_H
 
 #include <stdint.h>
+#include "arch/x86/pte.h"
 #include "kernel/errno.h"
 #include "mm/mmap.h"
 
@@ -25,6 +26,10 @@ static inline unsigned int fault_access_prot(enum fault_access a)
 /* Resolve a fault at addr under mmap_lock (taken here for read); 0, or
  * -EFAULT (no VMA, or access denied), -ENOMEM. Interrupts on. */
 int handle_mm_fault(struct mm *mm, uintptr_t addr, enum fault_access access);
+
+/* The flags of a leaf entry (PTE or huge PMD) a fault installs for prot,
+ * without PTE_W: present, user, NX unless PROT_EXEC. */
+pte_t fault_leaf_flags(unsigned int prot);
 
 /* Access the current mm's user memory as a user program does: one load or
  * store made in ring 3 (arch/x86/user.h), so the TLB caches and checks it

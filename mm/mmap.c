@@ -19,6 +19,7 @@
 #include "kernel/spinlock.h"
 #include "kernel/stall.h"
 #include "mm/debug.h"
+#include "mm/huge.h"
 #include "mm/mm.h"
 #include "mm/pgtable.h"
 #include "mm/tlb.h"
@@ -139,6 +140,12 @@ long vm_mprotect(struct mm *mm, uintptr_t addr, uintptr_t len, unsigned int prot
 	tlb_gather_init(&tlb, mm);
 	for (uintptr_t va = addr; va < addr + len; va += PAGE_SIZE) {
 		struct page *pt;
+		uintptr_t span = va & ~(LARGE_PAGE_SIZE - 1);
+		/* A huge page: downgraded whole, or split for the PTEs. */
+		if ((va == addr || va == span) && huge_protect(mm, &tlb, span, addr, addr + len, prot)) {
+			va = span + LARGE_PAGE_SIZE - PAGE_SIZE;
+			continue;
+		}
 		pte_t *pte = pt_walk(mm, va, PT_NO_ALLOC, &pt);
 		if (!pte)
 			continue;

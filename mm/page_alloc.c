@@ -382,8 +382,35 @@ bool put_page(struct page *p)
 	ASSERT_MSG(left >= 0, "pfn 0x%lx refcount underflow", (unsigned long)(p - page_array));
 	if (left)
 		return false;
-	free_page(p);
+	if (p->flags & PG_HEAD) {
+		p->flags &= ~PG_HEAD;
+		free_pages(p, p->order);
+	} else {
+		free_page(p);
+	}
 	return true;
+}
+
+void page_make_compound(struct page *p, unsigned int order)
+{
+	ASSERT_MSG(load_relaxed(&p->refcount) == 1, "pfn 0x%lx: compound with %d references",
+		   (unsigned long)(p - page_array), p->refcount);
+	p->order = (uint8_t)order;
+	p->flags |= PG_HEAD;
+}
+
+void page_split_compound(struct page *p)
+{
+	unsigned int order = p->order;
+
+	ASSERT_MSG((p->flags & PG_HEAD) && load_relaxed(&p->refcount) == 1,
+		   "pfn 0x%lx: split of a page that is not an unshared compound (flags %x refs %d)",
+		   (unsigned long)(p - page_array), p->flags, p->refcount);
+	p->flags &= ~PG_HEAD;
+	for (unsigned long i = 1; i < (1ul << order); i++) {
+		p[i].private = 0;
+		store_relaxed(&p[i].refcount, 1);
+	}
 }
 
 void page_cache_drain_this_cpu(void)

@@ -32,6 +32,7 @@ enum page_type {
 #define PG_FREE		(1u << 0)	/* in the allocator (buddy or per-CPU cache) */
 #define PG_BUDDY	(1u << 1)	/* head of a free buddy block */
 #define PG_RESERVED	(1u << 2)	/* never handed out */
+#define PG_HEAD		(1u << 3)	/* (t) first page of a huge page, freed whole */
 
 /*
  * Protection: (z) zone lock, (a) atomic, (t) the page's owner,
@@ -40,7 +41,7 @@ enum page_type {
 struct page {
 	uint32_t flags;			/* (z) while free; (t) otherwise */
 	int32_t refcount;		/* (a) */
-	uint8_t order;			/* (z) of a free buddy block */
+	uint8_t order;			/* (z) of a free buddy block; (t) of a PG_HEAD page */
 	uint8_t type;			/* (t) enum page_type */
 	uint16_t pad;
 	/* (a) Bumped each time the page is freed, before its poison is
@@ -92,8 +93,18 @@ static inline void get_page(struct page *p)
 {
 	__atomic_add_fetch(&p->refcount, 1, __ATOMIC_RELAXED);
 }
-/* Returns true if this dropped the last reference (and freed the page). */
+/* Returns true if this dropped the last reference (and freed the page,
+ * all 2^order of them for a PG_HEAD page). */
 bool put_page(struct page *p);
+
+/*
+ * Huge pages (mm/huge.c): make the 2^order pages at p, allocated as one
+ * block, one page freed whole by put_page() (compound); or split such a
+ * page into 2^order single pages with one reference each. The caller
+ * owns the only reference.
+ */
+void page_make_compound(struct page *p, unsigned int order);
+void page_split_compound(struct page *p);
 
 /* Pages in use of a type, summed over CPUs (racy snapshot). */
 long pages_in_use(enum page_type type);

@@ -1,11 +1,13 @@
 #include "mm/pgtable.h"
 #include "arch/x86/cpu.h"
 #include "kernel/atomic.h"
+#include "kernel/inject.h"
 #include "kernel/rcu.h"
 #include "kernel/panic.h"
 #include "kernel/report.h"
 #include "kernel/spinlock.h"
 #include "kernel/stall.h"
+#include "mm/huge.h"
 #include "mm/lockless_walk.h"
 #include "mm/mm.h"
 #include "mm/tlb.h"
@@ -15,6 +17,7 @@
  * unhooked (madvise's reclaim) before its lock is taken. */
 DEFINE_STALL(pt_lock_pmd_read, 100, "locked walk: PMD read, PTE-table lock not yet taken");
 /* Two faults building the same missing table: one install wins. */
+DEFINE_INJECT(ptl_no_pmd_recheck, "the locked walk skips the PMD recheck after taking the PTE-table lock");
 DEFINE_STALL(pt_install, 200, "table build: a level found empty and a table allocated, not yet installed");
 
 static pte_t *top_table(struct mm *mm)
@@ -30,19 +33,20 @@ static bool table_empty(const pte_t *t)
 	return true;
 }
 
-static struct page *table_alloc(struct mm *mm)
+/* A zeroed table for level `level` (1: PTEs). The lock of a level-2
+ * table is the PMD lock of its entries (mm/huge.h). */
+static struct page *table_alloc(struct mm *mm, unsigned int level)
 {
 	struct page *p = alloc_page_zeroed(PAGE_TABLE);
 
 	if (p) {
-		spin_lock_init(&p->ptl, LOCK_PTL);
+		spin_lock_init(&p->ptl, level == 2 ? LOCK_PMD : LOCK_PTL);
 		atomic_inc(&mm->nr_tables);
 	}
 	return p;
 }
 
-/* The entry pointing at the PTE table of va, or NULL. */
-static pte_t *pmd_entry(struct mm *mm, uintptr_t va)
+pte_t *pt_pmd_entry(struct mm *mm, uintptr_t va)
 {
 	pte_t *table = top_table(mm);
 
@@ -69,16 +73,18 @@ static pte_t *lock_pte_table(struct mm *mm, uintptr_t va, struct page **pt_page)
 	for (;;) {
 		struct walk_prot prot;
 		walk_prot_enter(&prot, WALKER_PTL);
-		pte_t *pmd = pmd_entry(mm, va);
+		pte_t *pmd = pt_pmd_entry(mm, va);
 		pte_t v = pmd ? READ_ONCE(*pmd) : 0;
-		if (!pte_present(v)) {
+		if (!pte_present(v) || pmd_is_huge(v)) {
 			walk_prot_leave(&prot);
-			return NULL;
+			return NULL;	/* no table, or a huge page: never walked as one */
 		}
 		struct page *tp = phys_to_page(pte_addr(v));
 		stall(pt_lock_pmd_read);
 		bool locked = spin_trylock(&tp->ptl);
-		if (locked && READ_ONCE(*pmd) != v) {
+		/* A table unhooked between the read and the lock (madvise's
+		 * reclaim, a collapse into a huge page) is dead: walk again. */
+		if (locked && READ_ONCE(*pmd) != v && !injected(ptl_no_pmd_recheck)) {
 			spin_unlock(&tp->ptl);
 			locked = false;
 		}
@@ -91,11 +97,38 @@ static pte_t *lock_pte_table(struct mm *mm, uintptr_t va, struct page **pt_page)
 	}
 }
 
+/*
+ * A zap under mmap_lock for read found no table at va: is the span
+ * really empty? A collapse (mm/huge.c, (H)) holds the PMD empty for a
+ * while under the PMD lock, then installs a copy of the table's pages:
+ * a zap that skipped the span then would leave the copy mapped. Waiting
+ * for the PMD lock waits that collapse out.
+ */
+static bool pmd_surely_empty(struct mm *mm, uintptr_t va)
+{
+	pte_t *pmdp = pt_pmd_entry(mm, va);
+
+	if (!pmdp)
+		return true;	/* tables above go only under the write lock */
+	spinlock_t *pmd_lock = &virt_to_page(pmdp)->ptl;
+	spin_lock(pmd_lock);
+	pte_t v = *pmdp;
+	spin_unlock(pmd_lock);
+	return v == 0;
+}
+
+bool pt_pmd_huge(struct mm *mm, uintptr_t va)
+{
+	pte_t *pmd = pt_pmd_entry(mm, va);
+
+	return pmd && pmd_is_huge(READ_ONCE(*pmd));
+}
+
 pte_t *pt_walk_lock(struct mm *mm, uintptr_t va, enum pt_alloc alloc, struct page **pt_page)
 {
 	for (;;) {
 		pte_t *pte = lock_pte_table(mm, va, pt_page);
-		if (pte || alloc == PT_NO_ALLOC)
+		if (pte || alloc == PT_NO_ALLOC || pt_pmd_huge(mm, va))
 			return pte;
 		/* Build the missing levels, then lock what we built (or what a
 		 * racing fault built). */
@@ -110,7 +143,13 @@ void pt_zap_reclaim(struct mm *mm, struct mmu_gather *tlb, uintptr_t start, uint
 
 	for (; s + LARGE_PAGE_SIZE <= end; s += LARGE_PAGE_SIZE) {
 		struct page *tp;
+		if (huge_zap(mm, tlb, s, start, end))
+			continue;	/* a huge page: the whole span went */
 		pte_t *first = lock_pte_table(mm, s, &tp);
+		if (!first && !pmd_surely_empty(mm, s)) {
+			s -= LARGE_PAGE_SIZE;	/* huge or a table now: again */
+			continue;
+		}
 		if (!first)
 			continue;
 		pte_t *table = first - pt_index(s, 1);
@@ -128,45 +167,75 @@ void pt_zap_reclaim(struct mm *mm, struct mmu_gather *tlb, uintptr_t start, uint
 		 * once they hold this lock (lock_pte_table(), the speculative
 		 * recheck). The PMD cannot change under the lock: unhooking is
 		 * done holding it, and munmap (write lock) is excluded. */
-		WRITE_ONCE(*pmd_entry(mm, s), 0);
+		WRITE_ONCE(*pt_pmd_entry(mm, s), 0);
 		atomic_dec(&mm->nr_tables);
 		spin_unlock(&tp->ptl);
 		tlb_gather_table(tlb, tp, s);
 	}
 }
 
-pte_t *pt_walk(struct mm *mm, uintptr_t va, enum pt_alloc alloc, struct page **pt_page)
+struct page *pt_table_alloc(struct mm *mm, unsigned int level)
+{
+	return table_alloc(mm, level);
+}
+
+/* The entry of va at level stop (1: the PTE, 2: the PMD), building what
+ * is missing above it if alloc says so. */
+static pte_t *walk_to(struct mm *mm, uintptr_t va, enum pt_alloc alloc, unsigned int stop)
 {
 	pte_t *table = top_table(mm);
 
-	for (unsigned int level = pt_levels; level > 1; level--) {
+	for (unsigned int level = pt_levels; level > stop; level--) {
 		pte_t *e = &table[pt_index(va, level)];
 		pte_t v = READ_ONCE(*e);
 
-		if (!pte_present(v)) {
+		if (v == 0) {
 			if (alloc == PT_NO_ALLOC)
 				return NULL;
-			struct page *t = table_alloc(mm);
+			struct page *t = table_alloc(mm, level - 1);
 			if (!t)
 				return NULL;
 			stall(pt_install);
 			/* Publish the zeroed table: the CAS is a full barrier,
 			 * so its zeroes are visible before the entry is. A
-			 * racing fault that installed one first wins. */
+			 * racing fault that installed one first wins. A PMD
+			 * is filled under the PMD lock: a split or collapse
+			 * holding it may have the entry empty for a moment
+			 * (mm/huge.c), and a table put there would be lost. */
 			pte_t expected = 0;
 			v = page_to_phys(t) | PTE_TABLE_FLAGS;
-			if (!atomic_cmpxchg(e, &expected, v)) {
+			spinlock_t *pmd_lock = level == 2 ? &virt_to_page(table)->ptl : NULL;
+			if (pmd_lock)
+				spin_lock(pmd_lock);
+			bool won = atomic_cmpxchg(e, &expected, v);
+			if (pmd_lock)
+				spin_unlock(pmd_lock);
+			if (!won) {
 				free_page(t);
 				atomic_dec(&mm->nr_tables);
 				v = expected;
 			}
 		}
+		if (level == 2 && pmd_is_huge(v))
+			return NULL;	/* a huge page: no PTE to walk to */
 		ASSERT_MSG(!(v & PTE_PS), "mm %u: large page at level %u for va %lx", mm->id, level, va);
 		table = table_of(v);
 	}
-	if (pt_page)
-		*pt_page = virt_to_page(table);
-	return &table[pt_index(va, 1)];
+	return &table[pt_index(va, stop)];
+}
+
+pte_t *pt_alloc_pmd(struct mm *mm, uintptr_t va)
+{
+	return walk_to(mm, va, PT_ALLOC, 2);
+}
+
+pte_t *pt_walk(struct mm *mm, uintptr_t va, enum pt_alloc alloc, struct page **pt_page)
+{
+	pte_t *pte = walk_to(mm, va, alloc, 1);
+
+	if (pte && pt_page)
+		*pt_page = virt_to_page(pte);
+	return pte;
 }
 
 void pt_zap_range(struct mm *mm, struct mmu_gather *tlb, uintptr_t start, uintptr_t end)
@@ -174,10 +243,18 @@ void pt_zap_range(struct mm *mm, struct mmu_gather *tlb, uintptr_t start, uintpt
 	for (uintptr_t va = start; va < end;) {
 		uintptr_t span_end = (va + LARGE_PAGE_SIZE) & ~(LARGE_PAGE_SIZE - 1);
 		struct page *tp;
-		pte_t *pte = lock_pte_table(mm, va, &tp);
 
 		if (span_end > end)
 			span_end = end;
+		/* A huge page covered whole is zapped as one; one covered in
+		 * part is split into a table first. */
+		if (huge_zap(mm, tlb, va & ~(LARGE_PAGE_SIZE - 1), start, end)) {
+			va = span_end;
+			continue;
+		}
+		pte_t *pte = lock_pte_table(mm, va, &tp);
+		if (!pte && !pmd_surely_empty(mm, va))
+			continue;	/* collapsed meanwhile: again (split it again) */
 		if (!pte) {
 			va = span_end;
 			continue;
@@ -212,6 +289,12 @@ static void free_level(struct mm *mm, struct mmu_gather *tlb, pte_t *table, unsi
 		if (e <= start || s >= end)
 			continue;
 		pte_t v = table[i];
+		if (level == 2 && pmd_is_huge(v)) {
+			/* The zap before took every huge page of the range. */
+			if (!vma_overlaps(mm, s, e))
+				report_error("leak", "mm %u: huge page at %lx-%lx after unmap", mm->id, s, e);
+			continue;
+		}
 		if (!pte_present(v))
 			continue;
 		pte_t *child = table_of(v);
@@ -246,7 +329,9 @@ static void destroy_level(struct mm *mm, pte_t *table, unsigned int level)
 		if (!pte_has_page(v))
 			continue;
 		struct page *p = phys_to_page(pte_addr(v));
-		if (level > 1) {
+		if (level == 2 && pmd_is_huge(v)) {
+			put_page(p);	/* the whole huge page */
+		} else if (level > 1) {
 			destroy_level(mm, table_of(v), level - 1);
 			free_page(p);
 			atomic_dec(&mm->nr_tables);

@@ -42,6 +42,12 @@ static inline pte_t *table_of(pte_t e)
 {
 	return phys_to_virt(pte_addr(e));
 }
+/* Does a PMD (level-2 entry) map a 2 MiB page (present or PROT_NONE)
+ * rather than point at a PTE table? mm/huge.h. */
+static inline bool pmd_is_huge(pte_t e)
+{
+	return (e & PTE_PS) && (e & (PTE_P | PTE_PROTNONE));
+}
 
 /* Whether a walk builds the tables it finds missing. */
 enum pt_alloc { PT_NO_ALLOC, PT_ALLOC };
@@ -55,10 +61,22 @@ enum pt_alloc { PT_NO_ALLOC, PT_ALLOC };
  * Under the read lock a PTE table can be unhooked by madvise's reclaim
  * (pt_reclaim_empty()) between this walk and taking its lock: use
  * pt_walk_lock(), which checks after locking and walks again if so.
+ * A huge PMD (mm/huge.h) has no PTE: NULL, whatever alloc says.
  */
 pte_t *pt_walk(struct mm *mm, uintptr_t va, enum pt_alloc alloc, struct page **pt_page);
+/* The PMD of va (the level-2 entry), or NULL if a table above is
+ * missing. Its value may change unless its PMD lock is held. */
+pte_t *pt_pmd_entry(struct mm *mm, uintptr_t va);
+/* The PMD of va, building the tables above it; NULL when out of memory. */
+pte_t *pt_alloc_pmd(struct mm *mm, uintptr_t va);
+/* A zeroed table of mm for level (1: PTEs), its lock initialized. */
+struct page *pt_table_alloc(struct mm *mm, unsigned int level);
+/* Does va's PMD map a huge page right now (a racy look)? */
+bool pt_pmd_huge(struct mm *mm, uintptr_t va);
+
 /* pt_walk() and lock the PTE table; returns with *pt_page's ptl held and
- * the table still hooked into mm, or NULL (no lock held). */
+ * the table still hooked into mm, or NULL (no lock held): out of memory,
+ * no table (PT_NO_ALLOC), or a huge PMD (pt_pmd_huge() tells). */
 pte_t *pt_walk_lock(struct mm *mm, uintptr_t va, enum pt_alloc alloc, struct page **pt_page);
 
 /*
