@@ -4,10 +4,16 @@
  */
 #include "kernel/string.h"
 
+/* Eight bytes per iteration, then the tail: an emulator runs each
+ * iteration of a string instruction separately, so rep movsb costs 8x
+ * on the 2 MiB copies of a huge-page collapse. */
 void *memcpy(void *dst, const void *src, size_t n)
 {
 	void *ret = dst;
-	__asm__ volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(n) : : "memory");
+	size_t q = n / 8, b = n % 8;
+
+	__asm__ volatile("rep movsq" : "+D"(dst), "+S"(src), "+c"(q) : : "memory");
+	__asm__ volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(b) : : "memory");
 	return ret;
 }
 
@@ -26,7 +32,11 @@ void *memmove(void *dst, const void *src, size_t n)
 void *memset(void *dst, int c, size_t n)
 {
 	void *ret = dst;
-	__asm__ volatile("rep stosb" : "+D"(dst), "+c"(n) : "a"(c) : "memory");
+	size_t q = n / 8, b = n % 8;
+	uint64_t pattern = 0x0101010101010101ull * (unsigned char)c;
+
+	__asm__ volatile("rep stosq" : "+D"(dst), "+c"(q) : "a"(pattern) : "memory");
+	__asm__ volatile("rep stosb" : "+D"(dst), "+c"(b) : "a"(pattern) : "memory");
 	return ret;
 }
 

@@ -57,6 +57,7 @@ static struct {
 	unsigned long writes[TORTURE_MAX_WORKERS], reads[TORTURE_MAX_WORKERS];	/* (o) */
 	unsigned long drops[TORTURE_MAX_WORKERS], protects[TORTURE_MAX_WORKERS];	/* (o) */
 	unsigned long collapse_calls;	/* (k) */
+	uint64_t collapse_ns, collapse_max_ns;	/* (k) time in huge_collapse() */
 } ht;
 
 static uintptr_t page_va(unsigned int span, unsigned int page)
@@ -128,7 +129,12 @@ static void owner(struct prng *rng, unsigned int me)
 static void collapser(struct prng *rng)
 {
 	while (torture_running(&ht.t)) {
+		uint64_t t0 = rdtsc();
 		huge_collapse(ht.t.mm, ht.base + prng_below(rng, ht.nr_spans) * SPAN);
+		uint64_t ns = tsc_to_ns(rdtsc() - t0);
+		ht.collapse_ns += ns;
+		if (ns > ht.collapse_max_ns)
+			ht.collapse_max_ns = ns;
 		ht.collapse_calls++;
 		torture_delay(rng, 200000);
 	}
@@ -190,6 +196,9 @@ static void thp_torture_run(void)
 	uint64_t done = after.collapse[COLLAPSE_DONE] - before.collapse[COLLAPSE_DONE];
 	ktap_diag("%u spans: %lu writes, %lu reads, %lu drops, %lu read-only rounds", ht.nr_spans, writes,
 		  reads, drops, protects);
+	ktap_diag("collapse: %llu us on average, %llu us at most",
+		  (unsigned long long)(ht.collapse_ns / (ht.collapse_calls ? ht.collapse_calls : 1) / 1000),
+		  (unsigned long long)(ht.collapse_max_ns / 1000));
 	ktap_diag("thp: huge_faults=%llu splits=%llu collapse_calls=%lu done=%llu pinned=%llu no_table=%llu "
 		  "empty=%llu nomem=%llu", (unsigned long long)(after.faults - before.faults),
 		  (unsigned long long)(after.splits - before.splits), ht.collapse_calls,
