@@ -137,9 +137,11 @@ bool walk_lockless(struct lockless_walk *w, struct mm *mm, uintptr_t addr, const
 		if (level == 2) {
 			w->pmdp = ep;
 			w->pmdval = e;
+			ctx.pmd = ep;
 		}
 		table = table_of(e);
 		pt = phys_to_page(pte_addr(e));
+		ctx.pt = pt;
 		frees = load_relaxed(&pt->frees);
 		ctx.level = level - 1;
 		stall_at(at, &ctx);

@@ -6,6 +6,8 @@
 #include "kernel/prng.h"
 #include "kernel/rcu.h"
 #include "mm/debug.h"
+#include "mm/page_alloc.h"
+#include "mm/pgtable.h"
 #include "mm/tlb.h"
 #include "mm/vma.h"
 #include "tests/torture.h"
@@ -114,6 +116,38 @@ static void wait_for_mark(struct mm *mm, struct vma *v, bool section_end, uint64
 		cpu_relax();
 }
 
+uintptr_t collapse_hint;
+
+/*
+ * A lockless walker holds PTE table ctx->pt, found through *ctx->pmd,
+ * under its protection: ask for the span's collapse and wait until the
+ * PMD changes, then until the table is freed (max_ns at most each: a
+ * collapse takes tens of milliseconds under an emulator, most of it
+ * between the two). A collapse that syncs with
+ * interrupts-off walkers waits for this one, and a table freed after a
+ * grace period waits for a read-section walker: both time out here, and
+ * the walk goes on in a table that is still alive. Without the sync, or
+ * with the table freed at once, the walk goes on in a freed table.
+ */
+static void wait_for_retract(const struct spf_hook_ctx *ctx, uint64_t max_ns)
+{
+	pte_t v = READ_ONCE(*ctx->pmd);
+	uint32_t frees = load_relaxed(&ctx->pt->frees);
+
+	if (!pte_present(v) || pte_addr(v) != page_to_phys(ctx->pt))
+		return;		/* changed already */
+	store_release(&collapse_hint, ctx->addr & ~(LARGE_PAGE_SIZE - 1));
+	uint64_t end = rdtsc() + ns_to_tsc(max_ns);
+	while (READ_ONCE(*ctx->pmd) == v) {
+		if (rdtsc() > end)
+			return;
+		cpu_relax();
+	}
+	end = rdtsc() + ns_to_tsc(max_ns);
+	while (load_relaxed(&ctx->pt->frees) == frees && rdtsc() < end)
+		cpu_relax();
+}
+
 static void spf_delays_hook(const struct stall_point *at, const void *arg)
 {
 	const struct spf_hook_ctx *ctx = spf_hook_ctx_of(at, arg);
@@ -130,6 +164,9 @@ static void spf_delays_hook(const struct stall_point *at, const void *arg)
 	bool writers = hook_kind != SPF_DELAYS_RANDOM;
 	bool wait_writer = at == STALL_POINT(vma_read_locked) && writers && prng_below(r, 16) == 0;
 	bool wait_mark = at == STALL_POINT(vma_read_found) && writers && prng_below(r, 64) == 0;
+	bool wait_retract = hook_kind == SPF_DELAYS_WAIT_FOR_COLLAPSE && ctx->level == 1 && ctx->pmd &&
+			    ctx->pt && ((at == STALL_POINT(spf_walk_level) && prng_below(r, 3) == 0) ||
+					(at == STALL_POINT(gup_walk) && prng_below(r, 8) == 0));
 	bool section_end = prng_below(r, 2);
 	uint64_t pass_ns = prng_below(r, 30000);
 	/* Long holds where a writer can slip in: between loading the VMA
@@ -138,10 +175,12 @@ static void spf_delays_hook(const struct stall_point *at, const void *arg)
 	 * reader that got in there unchecked faults during the zap. */
 	bool window = at == STALL_POINT(spf_before_commit) || at == STALL_POINT(spf_vma_lookup) ||
 		      at == STALL_POINT(vma_read_found) || at == STALL_POINT(vma_write_drained);
-	uint64_t ns = wait || wait_writer || wait_mark ? 0 : torture_delay_ns(r, window ? 2000000 : 100000);
+	uint64_t ns = wait || wait_writer || wait_mark || wait_retract ? 0 : torture_delay_ns(r, window ? 2000000 : 100000);
 	preempt_enable_no_resched();
 	if (wait)
 		wait_for_unmap(ctx->mm, ctx->addr);
+	else if (wait_retract)
+		wait_for_retract(ctx, at == STALL_POINT(gup_walk) ? 10000000 : 20000000);
 	else if (wait_writer)
 		wait_for_writer(ctx->mm, ctx->vma, ctx->addr);
 	else if (wait_mark)

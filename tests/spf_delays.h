@@ -15,7 +15,17 @@ enum spf_delays_kind {
 	SPF_DELAYS_RANDOM,		/* random delays only */
 	SPF_DELAYS_WAIT_FOR_UNMAP,	/* and now and then a commit waits for munmap */
 	SPF_DELAYS_VMA_WRITER,		/* random delays; VMA lock readers wait for writers */
+	SPF_DELAYS_WAIT_FOR_COLLAPSE,	/* and lockless walkers in a PTE table wait for its retraction */
 };
+
+/*
+ * SPF_DELAYS_WAIT_FOR_COLLAPSE: the 2 MiB span a lockless walker waits
+ * in, holding its PTE table, until a collapse retracts the table and
+ * then until it frees it (20 ms at most each, 10 ms with interrupts off). The collapse thread of
+ * thp_torture takes it (exchanging it for 0) and collapses that span
+ * next. (a)
+ */
+extern uintptr_t collapse_hint;
 
 /*
  * Install the delays for faults on mm, on the calling CPU before it

@@ -129,14 +129,28 @@ static void owner(struct prng *rng, unsigned int me)
 static void collapser(struct prng *rng)
 {
 	while (torture_running(&ht.t)) {
+		/* A span a walker waits in (tests/spf_delays.h) first. */
+		uintptr_t span = atomic_xchg(&collapse_hint, 0);
+		if (span < ht.base || span >= ht.base + ht.nr_spans * SPAN) {
+			/* Half the time a random span; else wait a little
+			 * for a walker to ask. */
+			if (prng_below(rng, 2)) {
+				uint64_t end = rdtsc() + ns_to_tsc(2000000);
+				while (!load_relaxed(&collapse_hint) && rdtsc() < end)
+					cpu_relax();
+				continue;
+			}
+			span = ht.base + prng_below(rng, ht.nr_spans) * SPAN;
+		}
 		uint64_t t0 = rdtsc();
-		huge_collapse(ht.t.mm, ht.base + prng_below(rng, ht.nr_spans) * SPAN);
+		huge_collapse(ht.t.mm, span);
 		uint64_t ns = tsc_to_ns(rdtsc() - t0);
 		ht.collapse_ns += ns;
 		if (ns > ht.collapse_max_ns)
 			ht.collapse_max_ns = ns;
 		ht.collapse_calls++;
-		torture_delay(rng, 200000);
+		if (!load_relaxed(&collapse_hint))
+			torture_delay(rng, 200000);
 	}
 }
 
@@ -180,7 +194,7 @@ static void thp_torture_run(void)
 	memset(ht.shadow, 0, ht.nr_spans * SPAN_PAGES * sizeof(uint64_t));
 	ht.base = ((uintptr_t)addr + SPAN - 1) & ~(SPAN - 1);
 	torture_speculate(&ht.t, ht.base, ht.nr_spans * SPAN);
-	spf_delays_on(ht.t.mm, SPF_DELAYS_RANDOM);
+	spf_delays_on(ht.t.mm, SPF_DELAYS_WAIT_FOR_COLLAPSE);
 	thp_enabled = 1;
 	huge_stats_get(&before);
 	torture_run(&ht.t, thp_worker, NULL);
