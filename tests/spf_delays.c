@@ -121,16 +121,19 @@ uintptr_t collapse_hint;
 /*
  * A lockless walker holds PTE table ctx->pt, found through *ctx->pmd,
  * under its protection: ask for the span's collapse and wait until the
- * PMD changes, then until the table is freed (max_ns at most each: a
- * collapse takes tens of milliseconds under an emulator, most of it
- * between the two). A collapse that syncs with
+ * PMD changes (20 ms at most, 5 ms with interrupts off), then until the
+ * table is freed (twice that: a collapse takes tens of milliseconds
+ * under an emulator, most of it between the two). A collapse that syncs with
  * interrupts-off walkers waits for this one, and a table freed after a
  * grace period waits for a read-section walker: both time out here, and
  * the walk goes on in a table that is still alive. Without the sync, or
  * with the table freed at once, the walk goes on in a freed table.
  */
-static void wait_for_retract(const struct spf_hook_ctx *ctx, uint64_t max_ns)
+static void wait_for_retract(const struct spf_hook_ctx *ctx)
 {
+	/* Interrupts off hold up every flush and IPI aimed at this CPU:
+	 * shorter waits there. */
+	uint64_t max_ns = irqs_enabled() ? 20000000 : 5000000;
 	pte_t v = READ_ONCE(*ctx->pmd);
 	uint32_t frees = load_relaxed(&ctx->pt->frees);
 
@@ -143,7 +146,7 @@ static void wait_for_retract(const struct spf_hook_ctx *ctx, uint64_t max_ns)
 			return;
 		cpu_relax();
 	}
-	end = rdtsc() + ns_to_tsc(max_ns);
+	end = rdtsc() + ns_to_tsc(2 * max_ns);
 	while (load_relaxed(&ctx->pt->frees) == frees && rdtsc() < end)
 		cpu_relax();
 }
@@ -165,8 +168,8 @@ static void spf_delays_hook(const struct stall_point *at, const void *arg)
 	bool wait_writer = at == STALL_POINT(vma_read_locked) && writers && prng_below(r, 16) == 0;
 	bool wait_mark = at == STALL_POINT(vma_read_found) && writers && prng_below(r, 64) == 0;
 	bool wait_retract = hook_kind == SPF_DELAYS_WAIT_FOR_COLLAPSE && ctx->level == 1 && ctx->pmd &&
-			    ctx->pt && ((at == STALL_POINT(spf_walk_level) && prng_below(r, 3) == 0) ||
-					(at == STALL_POINT(gup_walk) && prng_below(r, 8) == 0));
+			    ctx->pt && ((at == STALL_POINT(spf_walk_level) && prng_below(r, 8) == 0) ||
+					(at == STALL_POINT(gup_walk) && prng_below(r, 16) == 0));
 	bool section_end = prng_below(r, 2);
 	uint64_t pass_ns = prng_below(r, 30000);
 	/* Long holds where a writer can slip in: between loading the VMA
@@ -180,7 +183,7 @@ static void spf_delays_hook(const struct stall_point *at, const void *arg)
 	if (wait)
 		wait_for_unmap(ctx->mm, ctx->addr);
 	else if (wait_retract)
-		wait_for_retract(ctx, at == STALL_POINT(gup_walk) ? 10000000 : 20000000);
+		wait_for_retract(ctx);
 	else if (wait_writer)
 		wait_for_writer(ctx->mm, ctx->vma, ctx->addr);
 	else if (wait_mark)

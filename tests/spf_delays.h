@@ -21,7 +21,8 @@ enum spf_delays_kind {
 /*
  * SPF_DELAYS_WAIT_FOR_COLLAPSE: the 2 MiB span a lockless walker waits
  * in, holding its PTE table, until a collapse retracts the table and
- * then until it frees it (20 ms at most each, 10 ms with interrupts off). The collapse thread of
+ * then until it frees it (20 and 40 ms at most, 5 and 10 ms with
+ * interrupts off). The collapse thread of
  * thp_torture takes it (exchanging it for 0) and collapses that span
  * next. (a)
  */

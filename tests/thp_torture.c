@@ -16,6 +16,10 @@
  * pages, retracting their tables. The kernel threads beside the workers
  * take gup_fast references on the spans (torture_speculate()).
  *
+ * Owners also write through gup_fast references (a driver's I/O into a
+ * user buffer), and send half their accesses to one hot page, whose
+ * translation then stays cached where a missing flush would leave it.
+ *
  * What is checked: a read that returns anything but the owner's last
  * write (lost_write: a copy that missed a write, a write through a
  * translation that outlived the collapse or split, a page freed under
@@ -33,6 +37,7 @@
 #include "kernel/report.h"
 #include "kernel/string.h"
 #include "mm/fault.h"
+#include "mm/gup.h"
 #include "mm/huge.h"
 #include "mm/mm.h"
 #include "mm/mmap.h"
@@ -56,6 +61,7 @@ static struct {
 	uint64_t *shadow;		/* (o) nr_spans * SPAN_PAGES: what each page holds */
 	unsigned long writes[TORTURE_MAX_WORKERS], reads[TORTURE_MAX_WORKERS];	/* (o) */
 	unsigned long drops[TORTURE_MAX_WORKERS], protects[TORTURE_MAX_WORKERS];	/* (o) */
+	unsigned long gup_writes[TORTURE_MAX_WORKERS];	/* (o) */
 	unsigned long collapse_calls;	/* (k) */
 	uint64_t collapse_ns, collapse_max_ns;	/* (k) time in huge_collapse() */
 } ht;
@@ -80,15 +86,45 @@ static void check_page(unsigned int me, unsigned int span, unsigned int i, const
 			     (unsigned long long)want, when);
 }
 
+/*
+ * Write through a gup_fast reference, as a driver doing I/O into a user
+ * buffer does: the page must stay the one mapped at the address while
+ * the reference is held (collapse gives up on a page with a reference
+ * it does not own), so the write shows through the mapping after.
+ */
+static void gup_write(struct prng *rng, unsigned int me, unsigned int span, unsigned int i, uint64_t v)
+{
+	uint64_t *shadow = &ht.shadow[span * SPAN_PAGES];
+	struct page *p;
+
+	if (gup_fast(ht.t.mm, page_va(span, i), FAULT_WRITE, &p))
+		return;		/* not mapped writable by a PTE: nothing taken */
+	ndelay(prng_below(rng, 2000000));	/* a collapse may come by meanwhile */
+	WRITE_ONCE(*(uint64_t *)page_address(p), v);
+	shadow[i] = v;
+	put_page(p);
+	ht.gup_writes[me]++;
+}
+
 static void owner(struct prng *rng, unsigned int me)
 {
 	unsigned int span = me - 1;
 	uint64_t *shadow = &ht.shadow[span * SPAN_PAGES];
 	uint64_t seq = 0;
+	unsigned int hot = 0;
 
 	while (torture_running(&ht.t)) {
 		unsigned int op = prng_below(rng, 100), i = prng_below(rng, SPAN_PAGES);
-		if (op < 50) {
+		/* Half the accesses go to one hot page, whose translation
+		 * then stays cached: a flush that collapse or mprotect left
+		 * out shows as a write through it. */
+		if (prng_below(rng, 64) == 0)
+			hot = prng_below(rng, SPAN_PAGES);
+		if (prng_below(rng, 2))
+			i = hot;
+		if (op < 10) {
+			gup_write(rng, me, span, i, ((uint64_t)me << 48) | ++seq);
+		} else if (op < 50) {
 			uint64_t v = ((uint64_t)me << 48) | ++seq;
 			if (user_write_u64(page_va(span, i), v))
 				report_error("lost_mapping", "thp_torture: owner %u: write to %lx faulted",
@@ -111,6 +147,9 @@ static void owner(struct prng *rng, unsigned int me)
 		} else {
 			/* Read-only and back, the whole span: a huge page is
 			 * downgraded whole; no write may get through. */
+			uint64_t v = ((uint64_t)me << 48) | ++seq;
+			if (user_write_u64(page_va(span, i), v) == 0)	/* cached writable */
+				shadow[i] = v;
 			vm_mprotect(ht.t.mm, page_va(span, 0), SPAN, PROT_READ);
 			if (user_write_u64(page_va(span, i), ~0ull) == 0)
 				report_error("stale_tlb", "thp_torture: owner %u: write to %lx succeeded after "
@@ -172,7 +211,7 @@ static void thp_torture_run(void)
 {
 	static const struct torture_needs needs = { .cpus = 2, .mm = TORTURE_OWN_MM };
 	struct huge_stats before, after;
-	unsigned long writes = 0, reads = 0, drops = 0, protects = 0;
+	unsigned long writes = 0, reads = 0, drops = 0, protects = 0, gup_writes = 0;
 	int thp_was = thp_enabled;
 
 	memset(&ht, 0, sizeof(ht));
@@ -206,10 +245,11 @@ static void thp_torture_run(void)
 		reads += ht.reads[w];
 		drops += ht.drops[w];
 		protects += ht.protects[w];
+		gup_writes += ht.gup_writes[w];
 	}
 	uint64_t done = after.collapse[COLLAPSE_DONE] - before.collapse[COLLAPSE_DONE];
-	ktap_diag("%u spans: %lu writes, %lu reads, %lu drops, %lu read-only rounds", ht.nr_spans, writes,
-		  reads, drops, protects);
+	ktap_diag("%u spans: %lu writes, %lu reads, %lu drops, %lu read-only rounds, %lu writes through "
+		  "gup_fast references", ht.nr_spans, writes, reads, drops, protects, gup_writes);
 	ktap_diag("collapse: %llu us on average, %llu us at most",
 		  (unsigned long long)(ht.collapse_ns / (ht.collapse_calls ? ht.collapse_calls : 1) / 1000),
 		  (unsigned long long)(ht.collapse_max_ns / 1000));
