@@ -19,6 +19,7 @@
 #ifndef KERNEL_RWLOCK_H
 #define KERNEL_RWLOCK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "arch/x86/cpu.h"
 #include "kernel/atomic.h"
@@ -80,6 +81,29 @@ static inline void write_lock(struct rwlock *l)
 			cpu_relax();
 		lock_wait_end();
 	}
+}
+
+/* Take the lock for write if nobody holds or waits for it; never spins,
+ * so it may be taken in any lock order (kernel/lockdep.h). */
+static inline bool write_trylock(struct rwlock *l)
+{
+	preempt_disable();
+	uint32_t t = load_acquire(&l->serving);
+
+	if (load_acquire(&l->readers) ||
+	    !__atomic_compare_exchange_n(&l->next, &t, t + 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+		preempt_enable();
+		return false;
+	}
+	if (load_acquire(&l->readers)) {
+		/* A reader admitted between the two reads: hand our ticket
+		 * on as if we had held the lock. */
+		store_release(&l->serving, t + 1);
+		preempt_enable();
+		return false;
+	}
+	lockdep_acquired(l->cls, true);
+	return true;
 }
 
 static inline void write_unlock(struct rwlock *l)

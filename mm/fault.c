@@ -16,6 +16,7 @@
 #include "kernel/sched.h"
 #include "kernel/spinlock.h"
 #include "kernel/stall.h"
+#include "kernel/string.h"
 #include "mm/fault.h"
 #include "mm/huge.h"
 
@@ -29,6 +30,10 @@
 DEFINE_STALL(fault_locked, 50, "locked fault: PTE table locked, PTE not yet read");
 
 DEFINE_INJECT(zero_page_no_flush, "the zero-page upgrade does not flush the old entry");
+DEFINE_INJECT(cow_reuse_shared, "a write fault makes a shared read-only page writable instead of copying it");
+
+/* (a) pages copied on write (mm/fork.c) */
+unsigned long cow_copies;
 
 static const char *const fault_names[] = { "spf", "vma_lock", "locked", NULL };
 int fault_mode = FAULT_PATH_SPF;
@@ -114,9 +119,25 @@ static int fault_in_vma(struct mm *mm, struct vma *vma, uintptr_t addr, enum fau
 			if (!injected(zero_page_no_flush))
 				flush_tlb_mm_range(mm, addr, addr + PAGE_SIZE, FLUSH_PAGES);
 		} else if (vma->prot & PROT_WRITE) {
-			/* Upgrade: a stale read-only entry elsewhere only
-			 * causes a spurious fault, no flush needed. */
-			WRITE_ONCE(*pte, e | PTE_W);
+			struct page *old = phys_to_page(pte_addr(e));
+			if (load_acquire(&old->refcount) == 1 || injected(cow_reuse_shared)) {
+				/* Ours alone: upgrade. A stale read-only entry
+				 * elsewhere only causes a spurious fault, no
+				 * flush needed. */
+				WRITE_ONCE(*pte, e | PTE_W);
+			} else {
+				/* Shared with a fork (or referenced by a
+				 * gup_fast caller): copy on write, (K) in
+				 * mm/fork.c. CPUs holding the read-only
+				 * translation must drop it before the old page
+				 * goes, or they would read it after this write. */
+				memcpy(page_address(newpage), page_address(old), PAGE_SIZE);
+				WRITE_ONCE(*pte, page_to_phys(newpage) | (e & ~PTE_ADDR_MASK) | PTE_W);
+				newpage = NULL;
+				flush_tlb_mm_range(mm, addr, addr + PAGE_SIZE, FLUSH_PAGES);
+				put_page(old);
+				atomic_inc(&cow_copies);
+			}
 		}
 	}
 	e = *pte;

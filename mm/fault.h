@@ -53,6 +53,9 @@ struct vma_lock_stats {
 void vma_lock_stats_get(struct vma_lock_stats *s);
 
 /* Register the #PF hook; called by mm_init(). */
+/* Pages copied on write since boot (mm/fork.c, (K)). (a) */
+extern unsigned long cow_copies;
+
 void mm_fault_init(void);
 
 #endif

@@ -212,6 +212,16 @@ static pte_t *lock_huge_pmd(struct mm *mm, uintptr_t span)
 	return NULL;
 }
 
+void huge_split(struct mm *mm, uintptr_t span)
+{
+	pte_t *pmdp = lock_huge_pmd(mm, span);
+
+	if (pmdp) {
+		split_locked(mm, pmdp, span);
+		spin_unlock(pmd_lockptr(pmdp));
+	}
+}
+
 bool huge_zap(struct mm *mm, struct mmu_gather *tlb, uintptr_t span, uintptr_t start, uintptr_t end)
 {
 	pte_t *pmdp = lock_huge_pmd(mm, span);

@@ -41,6 +41,10 @@ int huge_fault(struct mm *mm, struct vma *vma, uintptr_t addr, enum fault_access
  */
 bool huge_zap(struct mm *mm, struct mmu_gather *tlb, uintptr_t span, uintptr_t start, uintptr_t end);
 
+/* Split the huge page mapped at span, if any, into a PTE table (fork
+ * shares 4 KiB pages only). mmap_lock held. */
+void huge_split(struct mm *mm, uintptr_t span);
+
 /*
  * mprotect of [start, end) meets the span at span: downgrade a huge page
  * the range covers whole (true, its range gathered into tlb), or split one

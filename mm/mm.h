@@ -76,6 +76,9 @@ void mm_lazy_irqs_off(void);
  * lock (mm/vma.c), whose marks mmap_write_unlock() releases. */
 void mmap_write_lock(struct mm *mm);
 void mmap_write_unlock(struct mm *mm);
+/* For a mm nobody else can reach yet (fork's child): never waits, so it
+ * may be taken under another mm's mmap_lock. */
+static inline bool mmap_write_trylock(struct mm *mm) { return write_trylock(&mm->mmap_lock); }
 static inline void mmap_read_lock(struct mm *mm) { read_lock(&mm->mmap_lock); }
 static inline void mmap_read_unlock(struct mm *mm) { read_unlock(&mm->mmap_lock); }
 

@@ -137,6 +137,14 @@ void vma_end_read(struct vma *v)
 	preempt_enable();
 }
 
+void vma_mark_all(struct mm *mm)
+{
+	struct vma_array *a = mm->vmas;
+
+	for (unsigned int i = 0; a && i < a->n; i++)
+		vma_mark_write(mm, a->v[i].vma);
+}
+
 struct vma *vma_find(struct mm *mm, uintptr_t addr)
 {
 	return vma_find_in(rcu_dereference(mm->vmas), addr);

@@ -55,6 +55,11 @@ struct vma *vma_find_in(const struct vma_array *a, uintptr_t addr);
 #define VMA_REMOVE (~0u)
 int vma_set_range(struct mm *mm, uintptr_t start, uintptr_t end, unsigned int prot);
 
+/* Mark every VMA of mm for write and wait for their readers ((V) in
+ * mm/vma.c), as fork does before copying: mmap_lock held for write; the
+ * marks go with the write section. */
+void vma_mark_all(struct mm *mm);
+
 /* Does any VMA overlap [start, end)? mmap_lock held. */
 bool vma_overlaps(struct mm *mm, uintptr_t start, uintptr_t end);
 /* Lowest gap of len bytes at or above MMAP_BASE; 0 if none. */

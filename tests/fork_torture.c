@@ -1,0 +1,194 @@
+/*
+ * Suite "fork_torture": after fork, parent and child each see their own
+ * writes only (mm/fork.c, (K)).
+ *
+ * Writers (user tasks of the parent) each own a few pages and keep
+ * writing increasing values to them, publishing around each write the
+ * value it starts and the value it completed, and now and then read a
+ * page back: it must hold their last write. Worker 0 forks the parent
+ * over and over: it notes the values completed before fork, forks, notes
+ * the values started by the time fork returned, then runs in the child
+ * (its task switches to the child's address space):
+ *   - each page must hold a value between the two notes (a write
+ *     completed before fork is there; none started after fork returned);
+ *   - a moment later, while the parent's writers go on (their writes now
+ *     copy on write), each page must still hold what it held: a later
+ *     write of the parent seen by the child is cow_leak;
+ *   - the child then writes its own marks into half the pages; a
+ *     writer that reads one back in the parent reports cow_leak.
+ * Writes from ring 3; faults take whatever path fault= says.
+ */
+#include "arch/x86/cpu.h"
+#include "kernel/atomic.h"
+#include "kernel/prng.h"
+#include "kernel/report.h"
+#include "kernel/string.h"
+#include "mm/fault.h"
+#include "mm/fork.h"
+#include "mm/mm.h"
+#include "mm/mmap.h"
+#include "tests/ktap.h"
+#include "tests/spf_delays.h"
+#include "tests/torture.h"
+
+#define PAGES_PER_WRITER	8
+#define MAX_PAGES		(TORTURE_MAX_WORKERS * PAGES_PER_WRITER)
+#define CHILD_MARK		(1ull << 63)	/* in values the child writes */
+
+/* Protection: (c) set before the workers start, (a) atomic (release by
+ * the page's writer, acquire by the forker), (o) the page's writer only,
+ * (k) the forker only. */
+static struct {
+	struct torture t;
+	uintptr_t base;				/* (c) */
+	unsigned int nr_pages;			/* (c) */
+	uint64_t started[MAX_PAGES];		/* (a) value of the write under way or last */
+	uint64_t done[MAX_PAGES];		/* (a) value of the last completed write */
+	uint64_t last[MAX_PAGES];		/* (o) */
+	uint64_t lo[MAX_PAGES], hi[MAX_PAGES], seen[MAX_PAGES];	/* (k) */
+	unsigned long writes[TORTURE_MAX_WORKERS];	/* (o) */
+	unsigned long forks, child_writes;	/* (k) */
+} ft;
+
+static uintptr_t page_va(unsigned int i)
+{
+	return ft.base + (uintptr_t)i * PAGE_SIZE;
+}
+
+static void writer(struct prng *rng, unsigned int me)
+{
+	unsigned int first = (me - 1) * PAGES_PER_WRITER;
+	uint64_t seq = 0, v;
+
+	while (!torture_stopped(&ft.t)) {
+		unsigned int i = first + prng_below(rng, PAGES_PER_WRITER);
+		if (prng_below(rng, 4) == 0) {
+			if (user_read_u64(page_va(i), &v))
+				report_error("lost_mapping", "fork_torture: writer %u: read of %lx faulted", me,
+					     page_va(i));
+			else if (v != ft.last[i])
+				report_error(v & CHILD_MARK ? "cow_leak" : "lost_write",
+					     "fork_torture: writer %u: %lx holds %llx in the parent, its last "
+					     "write was %llx%s", me, page_va(i), (unsigned long long)v,
+					     (unsigned long long)ft.last[i],
+					     v & CHILD_MARK ? " (a child's write)" : "");
+		} else {
+			v = ((uint64_t)me << 40) | ++seq;
+			store_release(&ft.started[i], v);
+			if (user_write_u64(page_va(i), v))
+				report_error("lost_mapping", "fork_torture: writer %u: write to %lx faulted", me,
+					     page_va(i));
+			store_release(&ft.done[i], v);
+			ft.last[i] = v;
+			ft.writes[me]++;
+		}
+		torture_delay(rng, 20000);
+	}
+}
+
+/* In the child: does each page hold what fork should have given it? */
+static void check_child(struct mm *child, bool again)
+{
+	for (unsigned int i = 0; i < ft.nr_pages && !ktap_case_failed(); i++) {
+		uint64_t v;
+		if (user_read_u64(page_va(i), &v)) {
+			report_error("lost_mapping", "fork_torture: child mm %u: read of %lx faulted", child->id,
+				     page_va(i));
+			return;
+		}
+		if (again && v != ft.seen[i])
+			report_error("cow_leak", "fork_torture: child mm %u: %lx changed from %llx to %llx while "
+				     "the parent wrote it after fork", child->id, page_va(i),
+				     (unsigned long long)ft.seen[i], (unsigned long long)v);
+		else if (!again && (v < ft.lo[i] || v > ft.hi[i]))
+			report_error(v > ft.hi[i] ? "cow_leak" : "lost_write",
+				     "fork_torture: child mm %u: %lx holds %llx; the parent had completed %llx "
+				     "before fork and started %llx by its return", child->id, page_va(i),
+				     (unsigned long long)v, (unsigned long long)ft.lo[i],
+				     (unsigned long long)ft.hi[i]);
+		ft.seen[i] = v;
+	}
+}
+
+static void forker(struct prng *rng)
+{
+	struct mm *parent = ft.t.mm;
+
+	while (torture_running(&ft.t)) {
+		for (unsigned int i = 0; i < ft.nr_pages; i++)
+			ft.lo[i] = load_acquire(&ft.done[i]);
+		struct mm *child = vm_fork(parent);
+		for (unsigned int i = 0; i < ft.nr_pages; i++)
+			ft.hi[i] = load_acquire(&ft.started[i]);
+		if (!child) {
+			ktap_error("fork_torture: out of memory for a child");
+			break;
+		}
+		mm_switch(child);
+		check_child(child, false);
+		ndelay(prng_below(rng, 2000000));	/* the parent writes on: copies on write */
+		check_child(child, true);
+		for (unsigned int i = 0; i < ft.nr_pages; i++) {
+			if (prng_below(rng, 2))
+				continue;
+			uint64_t v = CHILD_MARK | (ft.forks << 20) | i, back = 0;
+			if (user_write_u64(page_va(i), v) || user_read_u64(page_va(i), &back) || back != v)
+				report_error("lost_write", "fork_torture: child mm %u: its write of %llx to %lx "
+					     "read back %llx", child->id, (unsigned long long)v, page_va(i),
+					     (unsigned long long)back);
+			ft.child_writes++;
+		}
+		mm_switch(parent);
+		mm_destroy(child);
+		ft.forks++;
+		torture_delay(rng, 1000000);
+	}
+	torture_stop(&ft.t);
+}
+
+static void fork_worker(void *arg)
+{
+	struct prng rng;
+	unsigned int me;
+
+	(void)arg;
+	torture_worker_start(&ft.t, &rng, 9900);
+	me = torture_me();
+	if (me == 0)
+		forker(&rng);
+	else
+		writer(&rng, me);
+}
+
+static void fork_torture_run(void)
+{
+	static const struct torture_needs needs = { .cpus = 2, .mm = TORTURE_OWN_MM };
+	unsigned long writes = 0, cow_before = load_relaxed(&cow_copies);
+
+	memset(&ft, 0, sizeof(ft));
+	if (!torture_begin(&ft.t, &needs))
+		return;
+	ft.nr_pages = (torture_workers(&ft.t) - 1) * PAGES_PER_WRITER;
+	long addr = vm_mmap(ft.t.mm, 0, ft.nr_pages * PAGE_SIZE, PROT_READ | PROT_WRITE, 0);
+	if (addr < 0) {
+		KTAP_EXPECT(false, "mmap of %u pages failed (%ld)", ft.nr_pages, addr);
+		torture_end(&ft.t);
+		return;
+	}
+	ft.base = (uintptr_t)addr;
+	torture_speculate(&ft.t, ft.base, ft.nr_pages * PAGE_SIZE);
+	spf_delays_on(ft.t.mm, SPF_DELAYS_RANDOM);
+	torture_run(&ft.t, fork_worker, NULL);
+	spf_delays_off();
+	for (unsigned int w = 0; w < torture_workers(&ft.t); w++)
+		writes += ft.writes[w];
+	unsigned long cows = load_relaxed(&cow_copies) - cow_before;
+	ktap_diag("%lu forks, %lu writes in the parent, %lu writes in children, %lu pages copied on write",
+		  ft.forks, writes, ft.child_writes, cows);
+	TORTURE_EXPECT_WORK(&ft.t, ft.forks > 5 && writes > 100 && cows > 10,
+			    "too little done: %lu forks, %lu writes, %lu copies on write", ft.forks, writes, cows);
+	torture_end(&ft.t);
+}
+
+static const struct ktap_case fork_cases[] = { { "torture", fork_torture_run } };
+KTAP_SUITE(fork_torture, fork_cases);
