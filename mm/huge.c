@@ -73,6 +73,7 @@
 #include "kernel/stall.h"
 #include "kernel/string.h"
 #include "mm/mm.h"
+#include "mm/mmap.h"
 #include "mm/page_alloc.h"
 #include "mm/pgtable.h"
 #include "mm/tlb.h"
@@ -250,13 +251,7 @@ bool huge_protect(struct mm *mm, struct mmu_gather *tlb, uintptr_t span, uintptr
 	if (!pmdp)
 		return false;
 	if (whole) {
-		pte_t e = *pmdp, n = e;
-		if (!(prot & (PROT_READ | PROT_WRITE | PROT_EXEC)))
-			n = (e & ~PTE_P) | PTE_PROTNONE;
-		else if (!(prot & PROT_WRITE))
-			n = e & ~PTE_W;
-		if (!(prot & PROT_EXEC) && cpu_features.nx)
-			n |= PTE_NX;
+		pte_t e = *pmdp, n = prot_downgrade(e, prot);
 		if (n != e) {
 			WRITE_ONCE(*pmdp, n);
 			tlb_gather_range(tlb, span, span + LARGE_PAGE_SIZE);

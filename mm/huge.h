@@ -22,7 +22,10 @@ struct mm;
 struct vma;
 struct mmu_gather;
 
-extern int thp_enabled;		/* (c) thp= */
+/* (c) thp=; thp_torture sets it around its own run, when no fault of
+ * its mm is in flight. A fault elsewhere that reads either value is
+ * right: it only decides whether an empty span gets a huge page. */
+extern int thp_enabled;
 
 /*
  * The huge part of a fault in vma (the caller holds mmap_lock for read or

@@ -118,6 +118,17 @@ static bool fully_mapped(struct mm *mm, uintptr_t start, uintptr_t end)
 	return true;
 }
 
+pte_t prot_downgrade(pte_t e, unsigned int prot)
+{
+	if (!(prot & (PROT_READ | PROT_WRITE | PROT_EXEC)))
+		e = (e & ~PTE_P) | PTE_PROTNONE;
+	else if (!(prot & PROT_WRITE))
+		e &= ~PTE_W;
+	if (!(prot & PROT_EXEC) && cpu_features.nx)
+		e |= PTE_NX;
+	return e;
+}
+
 long vm_mprotect(struct mm *mm, uintptr_t addr, uintptr_t len, unsigned int prot)
 {
 	struct mmu_gather tlb;
@@ -150,15 +161,7 @@ long vm_mprotect(struct mm *mm, uintptr_t addr, uintptr_t len, unsigned int prot
 		if (!pte)
 			continue;
 		spin_lock(&pt->ptl);
-		pte_t e = *pte, n = e;
-		if (pte_present(e)) {
-			if (!(prot & (PROT_READ | PROT_WRITE | PROT_EXEC)))
-				n = (e & ~PTE_P) | PTE_PROTNONE;
-			else if (!(prot & PROT_WRITE))
-				n = e & ~PTE_W;
-			if (!(prot & PROT_EXEC) && cpu_features.nx)
-				n |= PTE_NX;
-		}
+		pte_t e = *pte, n = pte_present(e) ? prot_downgrade(e, prot) : e;
 		if (n != e) {
 			WRITE_ONCE(*pte, n);
 			tlb_gather_range(&tlb, va, va + PAGE_SIZE);

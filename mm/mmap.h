@@ -7,6 +7,7 @@
 #define MM_MMAP_H
 
 #include <stdint.h>
+#include "arch/x86/pte.h"
 #include "kernel/errno.h"
 
 struct mm;
@@ -20,6 +21,9 @@ struct mm;
 long vm_mmap(struct mm *mm, uintptr_t addr, uintptr_t len, unsigned int prot, unsigned int flags);
 long vm_munmap(struct mm *mm, uintptr_t addr, uintptr_t len);
 long vm_mprotect(struct mm *mm, uintptr_t addr, uintptr_t len, unsigned int prot);
+/* A leaf entry (PTE or huge PMD) mapping a page, as mprotect(prot)
+ * leaves it: rights taken away, none added (upgrades are the faults'). */
+pte_t prot_downgrade(pte_t e, unsigned int prot);
 long vm_madvise_dontneed(struct mm *mm, uintptr_t addr, uintptr_t len);
 
 #endif
