@@ -88,17 +88,13 @@ static inline void write_lock(struct rwlock *l)
 static inline bool write_trylock(struct rwlock *l)
 {
 	preempt_disable();
+	/* Acquire: pairs with an admitted reader's release of serving, so
+	 * its count in readers is seen. The CAS takes ticket t only if no
+	 * one holds a later one: no reader can be admitted after it. */
 	uint32_t t = load_acquire(&l->serving);
 
 	if (load_acquire(&l->readers) ||
 	    !__atomic_compare_exchange_n(&l->next, &t, t + 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-		preempt_enable();
-		return false;
-	}
-	if (load_acquire(&l->readers)) {
-		/* A reader admitted between the two reads: hand our ticket
-		 * on as if we had held the lock. */
-		store_release(&l->serving, t + 1);
 		preempt_enable();
 		return false;
 	}

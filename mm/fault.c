@@ -120,6 +120,9 @@ static int fault_in_vma(struct mm *mm, struct vma *vma, uintptr_t addr, enum fau
 				flush_tlb_mm_range(mm, addr, addr + PAGE_SIZE, FLUSH_PAGES);
 		} else if (vma->prot & PROT_WRITE) {
 			struct page *old = phys_to_page(pte_addr(e));
+			/* fork raises the count under this PTE lock before it
+			 * write-protects (mm/fork.c, (K)): the lock orders it
+			 * before this read. */
 			if (load_acquire(&old->refcount) == 1 || injected(cow_reuse_shared)) {
 				/* Ours alone: upgrade. A stale read-only entry
 				 * elsewhere only causes a spurious fault, no

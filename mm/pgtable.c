@@ -16,8 +16,8 @@
 /* The locked walk's window: a table found through the PMD may be
  * unhooked (madvise's reclaim) before its lock is taken. */
 DEFINE_STALL(pt_lock_pmd_read, 100, "locked walk: PMD read, PTE-table lock not yet taken");
-/* Two faults building the same missing table: one install wins. */
 DEFINE_INJECT(ptl_no_pmd_recheck, "the locked walk skips the PMD recheck after taking the PTE-table lock");
+/* Two faults building the same missing table: one install wins. */
 DEFINE_STALL(pt_install, 200, "table build: a level found empty and a table allocated, not yet installed");
 
 static pte_t *top_table(struct mm *mm)
@@ -35,7 +35,7 @@ static bool table_empty(const pte_t *t)
 
 /* A zeroed table for level `level` (1: PTEs). The lock of a level-2
  * table is the PMD lock of its entries (mm/huge.h). */
-static struct page *table_alloc(struct mm *mm, unsigned int level)
+struct page *pt_table_alloc(struct mm *mm, unsigned int level)
 {
 	struct page *p = alloc_page_zeroed(PAGE_TABLE);
 
@@ -174,11 +174,6 @@ void pt_zap_reclaim(struct mm *mm, struct mmu_gather *tlb, uintptr_t start, uint
 	}
 }
 
-struct page *pt_table_alloc(struct mm *mm, unsigned int level)
-{
-	return table_alloc(mm, level);
-}
-
 /* The entry of va at level stop (1: the PTE, 2: the PMD), building what
  * is missing above it if alloc says so. */
 static pte_t *walk_to(struct mm *mm, uintptr_t va, enum pt_alloc alloc, unsigned int stop)
@@ -192,7 +187,7 @@ static pte_t *walk_to(struct mm *mm, uintptr_t va, enum pt_alloc alloc, unsigned
 		if (v == 0) {
 			if (alloc == PT_NO_ALLOC)
 				return NULL;
-			struct page *t = table_alloc(mm, level - 1);
+			struct page *t = pt_table_alloc(mm, level - 1);
 			if (!t)
 				return NULL;
 			stall(pt_install);
