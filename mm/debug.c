@@ -3,10 +3,12 @@
  * mm/debug.h.
  */
 #include "mm/debug.h"
+#include "kernel/rcu.h"
 #include "kernel/report.h"
 #include "mm/mm.h"
 #include "mm/page_alloc.h"
 #include "mm/pgtable.h"
+#include "mm/vma.h"
 
 void (*mm_switch_hook)(struct mm *mm, enum mm_switch_point at);
 
@@ -49,4 +51,24 @@ void debug_check_table_empty(struct page *t)
 			return;
 		}
 	}
+}
+
+/*
+ * The VMA lock's promise ((V), mm/vma.c): while a fault holds vma's read
+ * lock, no writer replaces or removes vma, so the fault's PTE is inside a
+ * VMA of mm that allows it. A writer that skipped the mark or its drain,
+ * or a reader that took the lock without checking the mark or the
+ * mapping, shows here: the array mm publishes no longer holds vma at
+ * addr. The fault's own PTE may already be wrong (it is left to the
+ * suites to trip over); this names the race where it happened.
+ */
+void debug_check_vma_held(struct mm *mm, struct vma *vma, uintptr_t addr)
+{
+	rcu_read_lock();
+	struct vma *now = vma_find(mm, addr);
+	rcu_read_unlock();
+	if (now != vma)
+		report_error("vma_changed", "mm %u: the VMA [%lx, %lx) a fault at %lx held locked was "
+			     "replaced or unmapped under it (now %s)", mm->id, vma->start, vma->end, addr,
+			     now ? "another VMA" : "no VMA");
 }

@@ -9,6 +9,9 @@
  *                              recheck would leave one)
  *   debug_check_table_empty()  on every table free: nothing was installed
  *                              in the table after it was unhooked
+ *   debug_check_vma_held()     at the end of every fault under a VMA lock:
+ *                              the VMA did not change or go away while
+ *                              the fault held it
  *   struct spf_hook_ctx        what the lockless walkers' stall points
  *                              pass to a test hook (kernel/stall.h)
  *   mm_switch_hook             called right after a CPU loads an mm's
@@ -31,6 +34,11 @@ void debug_check_unmapped(struct mm *mm, uintptr_t start, uintptr_t end);
 /* Report lost_write if the unhooked table t holds an entry. Called before
  * t is freed; nothing can reach t any more. */
 void debug_check_table_empty(struct page *t);
+
+/* Report vma_changed unless vma is still the VMA mm maps at addr. Caller
+ * holds vma's read lock (mm/vma.c, (V)), at the end of its fault. */
+struct vma;
+void debug_check_vma_held(struct mm *mm, struct vma *vma, uintptr_t addr);
 
 /*
  * The stall points of the lockless walks and the speculative commit

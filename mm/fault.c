@@ -17,6 +17,7 @@
 #include "kernel/spinlock.h"
 #include "kernel/stall.h"
 #include "kernel/string.h"
+#include "mm/debug.h"
 #include "mm/fault.h"
 #include "mm/huge.h"
 
@@ -207,6 +208,7 @@ static int vma_lock_fault(struct mm *mm, uintptr_t addr, enum fault_access acces
 		ret = -EFAULT;
 	else
 		ret = fault_in_vma(mm, vma, addr, access);
+	debug_check_vma_held(mm, vma, addr);
 	VL_INC(done);
 	vma_end_read(vma);
 	return ret;

@@ -60,8 +60,8 @@ void wait_for_unmap(struct mm *mm, uintptr_t addr)
 
 /*
  * The VMA lock's half of the above (fault=vma_lock): now and then a fault
- * holding its VMA's read lock waits for a writer to mark that VMA (up to
- * 1 ms), then for the VMA to leave the array (300 us) and the munmap's
+ * holding its VMA's read lock asks for a write of that VMA
+ * (vma_write_hint) and waits for the writer to mark it (up to 1 ms), then for the VMA to leave the array (300 us) and the munmap's
  * shootdown to start (1 ms). A correct writer marks and then waits for
  * this reader to drop the lock, so the VMA never goes and the wait ends
  * on its bound; a reader that took the lock after the writer's drain
@@ -71,6 +71,7 @@ static void wait_for_writer(struct mm *mm, struct vma *v, uintptr_t addr)
 {
 	uint64_t end = rdtsc() + ns_to_tsc(1000000);
 
+	store_release(&vma_write_hint, addr);
 	while (load_relaxed(&v->lock_seq) != load_acquire(&mm->mm_lock_seq))
 		if (rdtsc() > end)
 			return;
@@ -91,18 +92,21 @@ static void wait_for_writer(struct mm *mm, struct vma *v, uintptr_t addr)
 }
 
 /*
- * The VMA lock's reader before it counts itself: wait for a writer to
- * mark its VMA (up to 20 ms: the mapper changes one of its ranges a few
- * dozen times a second), then either let the writer's drain pass
- * (0-30 us: the writer publishes a few microseconds after it) or let
- * the whole write section end (mm_lock_seq moves, up to
- * 3 ms). Then it counts itself: a correct reader sees the mark, or the
- * VMA gone from the array, and backs off.
+ * The VMA lock's reader before it counts itself: ask for a write of its
+ * VMA (vma_write_hint) and wait for the writer to mark it (up to 20 ms),
+ * then either let the writer's drain pass (0-30 us: the writer publishes
+ * a few microseconds after it) or let the whole write section end
+ * (mm_lock_seq moves; up to 20 ms, as a munmap's section with its stalls
+ * and shootdown takes several under an emulator on a busy host). Then it
+ * counts itself: a correct reader sees the mark, or the VMA gone from
+ * the array, and backs off.
  */
-static void wait_for_mark(struct mm *mm, struct vma *v, bool section_end, uint64_t pass_ns)
+static void wait_for_mark(struct mm *mm, struct vma *v, uintptr_t addr, bool section_end, uint64_t pass_ns)
 {
 	uint64_t end = rdtsc() + ns_to_tsc(20000000);
 	uint64_t seq;
+
+	store_release(&vma_write_hint, addr);
 
 	while ((seq = load_acquire(&mm->mm_lock_seq)) != load_relaxed(&v->lock_seq))
 		if (rdtsc() > end)
@@ -111,12 +115,13 @@ static void wait_for_mark(struct mm *mm, struct vma *v, bool section_end, uint64
 		ndelay(pass_ns);
 		return;
 	}
-	end = rdtsc() + ns_to_tsc(3000000);
+	end = rdtsc() + ns_to_tsc(20000000);
 	while (load_acquire(&mm->mm_lock_seq) == seq && rdtsc() < end)
 		cpu_relax();
 }
 
 uintptr_t collapse_hint;
+uintptr_t vma_write_hint;
 
 /*
  * A lockless walker holds PTE table ctx->pt, found through *ctx->pmd,
@@ -166,7 +171,7 @@ static void spf_delays_hook(const struct stall_point *at, const void *arg)
 		    prng_below(r, 4) == 0;
 	bool writers = hook_kind != SPF_DELAYS_RANDOM;
 	bool wait_writer = at == STALL_POINT(vma_read_locked) && writers && prng_below(r, 16) == 0;
-	bool wait_mark = at == STALL_POINT(vma_read_found) && writers && prng_below(r, 64) == 0;
+	bool wait_mark = at == STALL_POINT(vma_read_found) && writers && prng_below(r, 16) == 0;
 	bool wait_retract = hook_kind == SPF_DELAYS_WAIT_FOR_COLLAPSE && ctx->level == 1 && ctx->pmd &&
 			    ctx->pt && ((at == STALL_POINT(spf_walk_level) && prng_below(r, 8) == 0) ||
 					(at == STALL_POINT(gup_walk) && prng_below(r, 16) == 0));
@@ -187,7 +192,7 @@ static void spf_delays_hook(const struct stall_point *at, const void *arg)
 	else if (wait_writer)
 		wait_for_writer(ctx->mm, ctx->vma, ctx->addr);
 	else if (wait_mark)
-		wait_for_mark(ctx->mm, ctx->vma, section_end, pass_ns);
+		wait_for_mark(ctx->mm, ctx->vma, ctx->addr, section_end, pass_ns);
 	else if (ns)
 		ndelay(ns);
 }

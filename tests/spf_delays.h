@@ -29,6 +29,16 @@ enum spf_delays_kind {
 extern uintptr_t collapse_hint;
 
 /*
+ * SPF_DELAYS_VMA_WRITER and SPF_DELAYS_WAIT_FOR_UNMAP, fault=vma_lock: the
+ * address whose VMA a VMA-lock reader waits for a writer to change (it
+ * waits before it counts itself, or while it holds the lock). A suite
+ * whose writer moves many ranges (unmap_torture) takes it, exchanging it
+ * for 0, and changes that range next, so the wait meets a write instead
+ * of timing out. (a)
+ */
+extern uintptr_t vma_write_hint;
+
+/*
  * Install the delays for faults on mm, on the calling CPU before it
  * starts the workers; spf_delays_off() after they have finished.
  */

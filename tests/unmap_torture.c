@@ -53,10 +53,22 @@ static void read_across_unmap(struct trange *t, unsigned int i)
 	irq_restore(flags);
 }
 
+/* The range a VMA-lock reader waits for a write of (vma_write_hint), or
+ * a random one. */
+static struct trange *next_range(struct prng *rng)
+{
+	uintptr_t h = atomic_xchg(&vma_write_hint, 0);
+
+	for (unsigned int i = 0; h && i < UNMAP_RANGES; i++)
+		if (h >= ut.r[i].addr && h < ut.r[i].addr + ut.r[i].npages * PAGE_SIZE)
+			return &ut.r[i];
+	return &ut.r[prng_below(rng, UNMAP_RANGES)];
+}
+
 static void mapper(struct prng *rng)
 {
 	while (torture_running(&ut.t)) {
-		range_step(ut.t.mm, &ut.r[prng_below(rng, UNMAP_RANGES)], rng);
+		range_step(ut.t.mm, next_range(rng), rng);
 		ut.steps++;
 		torture_delay(rng, 500000);
 	}
