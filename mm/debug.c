@@ -13,21 +13,22 @@
 void (*mm_switch_hook)(struct mm *mm, enum mm_switch_point at);
 
 /*
- * Nothing may map [start, end) once it was zapped under the write lock:
- * locked faults are excluded, and a lockless one must see its VMA gone.
- * A PTE here would outlive munmap (an access after it returns succeeds).
+ * Nothing may map [start, end) once it was zapped (munmap) or emptied
+ * (mremap's old range) under the write lock: locked faults are excluded,
+ * and a lockless one must see its VMA gone. A PTE here would outlive the
+ * unmap (an access after it returns succeeds).
  */
 void debug_check_unmapped(struct mm *mm, uintptr_t start, uintptr_t end)
 {
 	for (uintptr_t va = start; va < end; va += PAGE_SIZE) {
 		if (pt_pmd_huge(mm, va)) {
-			report_error("stale_tlb", "mm %u: %lx still mapped by a huge page after munmap "
-				     "zapped it", mm->id, va);
+			report_error("stale_tlb", "mm %u: %lx still mapped by a huge page after its "
+				     "unmap zapped it", mm->id, va);
 			return;
 		}
 		pte_t *pte = pt_walk(mm, va, PT_NO_ALLOC, NULL);
 		if (pte && !pte_none(READ_ONCE(*pte))) {
-			report_error("stale_tlb", "mm %u: %lx still mapped (%lx) after munmap zapped it",
+			report_error("stale_tlb", "mm %u: %lx still mapped (%lx) after its unmap zapped it",
 				     mm->id, va, *pte);
 			return;
 		}

@@ -33,15 +33,13 @@ DEFINE_STALL(munmap_unhooked, 1000, "munmap: empty tables unhooked, not yet flus
 DEFINE_STALL(mprotect_published, 1000, "mprotect: new VMAs published, PTEs not yet downgraded");
 DEFINE_STALL(madvise_reclaimed, 200, "madvise(DONTNEED): whole tables taken back, other PTEs not yet zapped");
 
-static bool range_ok(uintptr_t addr, uintptr_t len)
+bool range_ok(uintptr_t addr, uintptr_t len)
 {
 	return !(addr & ~PAGE_MASK) && len && !(len & ~PAGE_MASK) && addr >= USER_BASE &&
 	       addr + len > addr && addr + len <= USER_MAP_TOP;
 }
 
-/* Remove [start, end) entirely: VMAs, PTEs, pages, empty tables.
- * mmap_lock held for write. */
-static long unmap_locked(struct mm *mm, uintptr_t start, uintptr_t end)
+long unmap_locked(struct mm *mm, uintptr_t start, uintptr_t end)
 {
 	struct mmu_gather tlb;
 	int err;

@@ -6,6 +6,7 @@
 #ifndef MM_MMAP_H
 #define MM_MMAP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "arch/x86/pte.h"
 #include "kernel/errno.h"
@@ -25,5 +26,13 @@ long vm_mprotect(struct mm *mm, uintptr_t addr, uintptr_t len, unsigned int prot
  * leaves it: rights taken away, none added (upgrades are the faults'). */
 pte_t prot_downgrade(pte_t e, unsigned int prot);
 long vm_madvise_dontneed(struct mm *mm, uintptr_t addr, uintptr_t len);
+
+/* For the other writers of the address space (mm/mremap.c): is
+ * [addr, addr + len) page aligned, non-empty and inside what mmap may
+ * map? */
+bool range_ok(uintptr_t addr, uintptr_t len);
+/* Remove [start, end) entirely: VMAs, PTEs, pages, empty tables (munmap's
+ * order, above). mmap_lock held for write. */
+long unmap_locked(struct mm *mm, uintptr_t start, uintptr_t end);
 
 #endif

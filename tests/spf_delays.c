@@ -171,7 +171,7 @@ static void spf_delays_hook(const struct stall_point *at, const void *arg)
 		    prng_below(r, 4) == 0;
 	bool writers = hook_kind != SPF_DELAYS_RANDOM;
 	bool wait_writer = at == STALL_POINT(vma_read_locked) && writers && prng_below(r, 16) == 0;
-	bool wait_mark = at == STALL_POINT(vma_read_found) && writers && prng_below(r, 16) == 0;
+	bool wait_mark = at == STALL_POINT(vma_read_found) && writers && prng_below(r, 64) == 0;
 	bool wait_retract = hook_kind == SPF_DELAYS_WAIT_FOR_COLLAPSE && ctx->level == 1 && ctx->pmd &&
 			    ctx->pt && ((at == STALL_POINT(spf_walk_level) && prng_below(r, 8) == 0) ||
 					(at == STALL_POINT(gup_walk) && prng_below(r, 16) == 0));

@@ -32,9 +32,9 @@ extern uintptr_t collapse_hint;
  * SPF_DELAYS_VMA_WRITER and SPF_DELAYS_WAIT_FOR_UNMAP, fault=vma_lock: the
  * address whose VMA a VMA-lock reader waits for a writer to change (it
  * waits before it counts itself, or while it holds the lock). A suite
- * whose writer moves many ranges (unmap_torture) takes it, exchanging it
- * for 0, and changes that range next, so the wait meets a write instead
- * of timing out. (a)
+ * whose writer changes many ranges (unmap_torture's mapper,
+ * mremap_torture's mover) takes it, exchanging it for 0, and changes that
+ * range next, so the wait meets a write instead of timing out. (a)
  */
 extern uintptr_t vma_write_hint;
 
