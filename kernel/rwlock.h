@@ -102,6 +102,14 @@ static inline bool write_trylock(struct rwlock *l)
 	return true;
 }
 
+/* Does someone hold l for write? A holder's check of its own
+ * precondition: under the read lock it is false (readers inside), and
+ * nobody else can make it true meanwhile. */
+static inline bool rwlock_write_held(const struct rwlock *l)
+{
+	return !load_acquire(&l->readers) && load_relaxed(&l->next) != load_acquire(&l->serving);
+}
+
 static inline void write_unlock(struct rwlock *l)
 {
 	lockdep_released(l->cls);

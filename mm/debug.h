@@ -49,7 +49,9 @@ void debug_check_vma_held(struct mm *mm, struct vma *vma, uintptr_t addr);
  * (mm/spf.c, before the PTE lock is taken), vma_read_found and
  * vma_read_locked (mm/vma.c: the VMA lock's reader before it counts
  * itself, and holding the lock; vma set), vma_write_drained (mm/vma.c:
- * a writer that marked and drained the VMAs it changes; mm only).
+ * a writer that marked and drained the VMAs it changes; mm only),
+ * fork_copied (mm/fork.c: every PTE of a parent's VMA write-protected
+ * and copied, not yet flushed; mm only).
  * Torture suites add their own
  * delays there through stall_test_hook; directed tests force one
  * fallback. spf_hook_ctx_of() gives the context at those points, NULL at
@@ -70,13 +72,14 @@ DECLARE_STALL(gup_walk);
 DECLARE_STALL(vma_read_found);
 DECLARE_STALL(vma_read_locked);
 DECLARE_STALL(vma_write_drained);
+DECLARE_STALL(fork_copied);
 
 static inline const struct spf_hook_ctx *spf_hook_ctx_of(const struct stall_point *p, const void *ctx)
 {
 	if (p == STALL_POINT(spf_vma_lookup) || p == STALL_POINT(spf_walk_level) ||
 	    p == STALL_POINT(spf_before_commit) || p == STALL_POINT(gup_walk) ||
 	    p == STALL_POINT(vma_read_found) || p == STALL_POINT(vma_read_locked) ||
-	    p == STALL_POINT(vma_write_drained))
+	    p == STALL_POINT(vma_write_drained) || p == STALL_POINT(fork_copied))
 		return ctx;
 	return 0;
 }

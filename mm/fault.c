@@ -29,8 +29,10 @@
 #include "mm/vma.h"
 
 DEFINE_STALL(fault_locked, 50, "locked fault: PTE table locked, PTE not yet read");
+DEFINE_STALL(cow_copied, 100, "copy on write: the page copied, the PTE still maps the shared one");
 
 DEFINE_INJECT(zero_page_no_flush, "the zero-page upgrade does not flush the old entry");
+DEFINE_INJECT(stack_grow_read_locked, "a fault grows a stack under mmap_lock held for read");
 DEFINE_INJECT(cow_reuse_shared, "a write fault makes a shared read-only page writable instead of copying it");
 
 /* (a) pages copied on write (mm/fork.c) */
@@ -136,6 +138,7 @@ static int fault_in_vma(struct mm *mm, struct vma *vma, uintptr_t addr, enum fau
 				 * translation must drop it before the old page
 				 * goes, or they would read it after this write. */
 				memcpy(page_address(newpage), page_address(old), PAGE_SIZE);
+				stall(cow_copied);
 				WRITE_ONCE(*pte, page_to_phys(newpage) | (e & ~PTE_ADDR_MASK) | PTE_W);
 				newpage = NULL;
 				flush_tlb_mm_range(mm, addr, addr + PAGE_SIZE, FLUSH_PAGES);
@@ -166,6 +169,22 @@ int handle_mm_fault(struct mm *mm, uintptr_t addr, enum fault_access access)
 	addr &= PAGE_MASK;
 	mmap_read_lock(mm);
 	struct vma *vma = vma_find(mm, addr);
+	while (!vma && vma_stack_above(mm, addr, STACK_GROW_MAX, STACK_GUARD_GAP)) {
+		/* Below a stack: grow it, under the write lock ((T) in
+		 * mm/mmap.c), and look again. A munmap between the two
+		 * locks may have taken the growth back: then grow again,
+		 * as a fault retried from the access would. */
+		if (injected(stack_grow_read_locked)) {
+			ret = stack_grow_locked(mm, addr);
+		} else {
+			mmap_read_unlock(mm);
+			ret = vm_stack_grow(mm, addr);
+			mmap_read_lock(mm);
+		}
+		if (ret)
+			break;
+		vma = vma_find(mm, addr);
+	}
 	if (!vma || !(vma->prot & fault_access_prot(access)))
 		ret = -EFAULT;
 	else

@@ -33,11 +33,23 @@
  *   page someone may write through is never reused (a copy is taken).
  *
  *   The marks keep faults under the VMA lock out while fork copies, as
- *   mmap_lock keeps the locked ones out. Here nothing a fault changes is
- *   read by fork outside a PTE lock (no anonymous-memory state is shared
- *   between VMAs), so an unmarked fork would still copy each PTE whole;
- *   the marks are kept because a fault in a VMA whose copy is under way
- *   has no guarantee to rely on otherwise.
+ *   mmap_lock keeps the locked ones out, until the flush. Without them
+ *   (inject=fork_no_mark) a write fault of the parent can copy on write
+ *   a page fork has write-protected but not yet flushed:
+ *
+ *   fork                     parent CPU 1            parent CPU 2
+ *                            (W cached for p)
+ *   clear W (PTL)                                    write fault on p:
+ *                                                    copy p to q
+ *                            write x to p via the
+ *                            cached W: lands in p
+ *                                                    map q W, flush, put p
+ *   flush (too late)
+ *
+ *   x is in p, which is the child's now, and not in q, the parent's: the
+ *   parent lost a write and the child sees it. A copy on write relies on
+ *   no CPU holding a writable translation of the page it copies, which
+ *   only fork's flush makes true.
  *
  *   Huge pages are split first: the two share 4 KiB pages only.
  */
@@ -46,6 +58,7 @@
 #include "kernel/inject.h"
 #include "kernel/panic.h"
 #include "kernel/stall.h"
+#include "mm/debug.h"
 #include "mm/huge.h"
 #include "mm/mm.h"
 #include "mm/page_alloc.h"
@@ -53,7 +66,9 @@
 #include "mm/tlb.h"
 #include "mm/vma.h"
 
+DEFINE_INJECT(fork_no_mark, "fork does not mark the parent's VMAs: faults under the VMA lock run during the copy");
 DEFINE_INJECT(fork_no_wrprotect, "fork shares a page without write-protecting the parent's PTE");
+DEFINE_STALL(fork_copied, 1000, "fork: every PTE of a VMA write-protected and copied, the parent not yet flushed");
 DEFINE_STALL(fork_pte_shared, 200, "fork: a parent PTE write-protected and its page referenced, the child's not yet set");
 
 /* Share the page of the parent's PTE at va with child; false when out of
@@ -99,7 +114,8 @@ struct mm *vm_fork(struct mm *parent)
 		return NULL;
 	mmap_write_lock(parent);
 	ASSERT_MSG(mmap_write_trylock(child), "mm %u: a new mm is locked", child->id);
-	vma_mark_all(parent);
+	if (!injected(fork_no_mark))
+		vma_mark_all(parent);
 	struct vma_array *a = parent->vmas;	/* stable: the write lock */
 	for (unsigned int i = 0; ok && a && i < a->n; i++) {
 		struct vma *v = a->v[i].vma;
@@ -120,6 +136,7 @@ struct mm *vm_fork(struct mm *parent)
 			}
 		}
 		/* The write-protects hold on every CPU before fork returns. */
+		stall_ctx(fork_copied, (&(struct spf_hook_ctx){ .mm = parent }));
 		flush_tlb_mm_range(parent, v->start, v->end, FLUSH_PAGES);
 	}
 	mmap_write_unlock(child);

@@ -65,8 +65,10 @@ long vm_mmap(struct mm *mm, uintptr_t addr, uintptr_t len, unsigned int prot, un
 	long ret;
 
 	len = (len + PAGE_SIZE - 1) & PAGE_MASK;
-	if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC))
+	if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC) || flags & ~(MAP_FIXED | MAP_GROWSDOWN))
 		return -EINVAL;
+	if (flags & MAP_GROWSDOWN)
+		prot |= PROT_GROWSDOWN;
 	mmap_write_lock(mm);
 	if (flags & MAP_FIXED) {
 		if (!range_ok(addr, len)) {
@@ -100,6 +102,56 @@ long vm_munmap(struct mm *mm, uintptr_t addr, uintptr_t len)
 		return -EINVAL;
 	mmap_write_lock(mm);
 	ret = unmap_locked(mm, addr, addr + len);
+	mmap_write_unlock(mm);
+	return ret;
+}
+
+/*
+ * (T) Stack growth. A fault below a stack finds no VMA; growing the stack
+ * replaces its VMA, and a VMA is replaced only under mmap_lock for write
+ * (two growths under the read lock would each publish an array built
+ * from the same old one: one growth lost, and the VMA it replaced left in
+ * the array after it was freed). So the fault drops its read lock, grows
+ * the stack here, and starts over:
+ *
+ *   fault below stack v (read lock)        another fault, or a writer
+ *   vma_find(addr): none; v above          ...
+ *   read unlock
+ *   write lock                             (waits, or went first: then
+ *   vma_find(addr) again: grown already?    addr is mapped now and this
+ *   v = the stack above, checked again      growth does nothing)
+ *   vma_set_range(addr, v->end): mark v,
+ *   drain its VMA-lock readers, publish
+ *   [addr, v->end), retire v
+ *   write unlock (the new VMA's mark goes)
+ *   read lock; vma_find(addr): the stack   a VMA-lock fault on v finds it
+ *                                          marked or replaced: falls back
+ *
+ * Growth maps nothing: the fault that follows does, as for any VMA.
+ * inject=stack_grow_read_locked grows under the fault's read lock.
+ */
+unsigned long stack_growths;
+
+int stack_grow_locked(struct mm *mm, uintptr_t addr)
+{
+	addr &= PAGE_MASK;
+	if (vma_find(mm, addr))
+		return 0;	/* another fault grew it first */
+	struct vma *v = vma_stack_above(mm, addr, STACK_GROW_MAX, STACK_GUARD_GAP);
+	if (!v)
+		return -EFAULT;
+	int ret = vma_set_range(mm, addr, v->end, v->prot);
+	if (!ret)
+		atomic_inc(&stack_growths);
+	return ret;
+}
+
+int vm_stack_grow(struct mm *mm, uintptr_t addr)
+{
+	int ret;
+
+	mmap_write_lock(mm);
+	ret = stack_grow_locked(mm, addr);
 	mmap_write_unlock(mm);
 	return ret;
 }

@@ -18,6 +18,9 @@ struct mm;
 #define PROT_WRITE	2u
 #define PROT_EXEC	4u
 #define MAP_FIXED	1u
+#define MAP_GROWSDOWN	2u	/* a stack: faults just below it grow it (vm_stack_grow()) */
+/* In a VMA's prot, beside PROT_*: the VMA is a stack (MAP_GROWSDOWN). */
+#define PROT_GROWSDOWN	0x100u
 
 long vm_mmap(struct mm *mm, uintptr_t addr, uintptr_t len, unsigned int prot, unsigned int flags);
 long vm_munmap(struct mm *mm, uintptr_t addr, uintptr_t len);
@@ -26,6 +29,23 @@ long vm_mprotect(struct mm *mm, uintptr_t addr, uintptr_t len, unsigned int prot
  * leaves it: rights taken away, none added (upgrades are the faults'). */
 pte_t prot_downgrade(pte_t e, unsigned int prot);
 long vm_madvise_dontneed(struct mm *mm, uintptr_t addr, uintptr_t len);
+
+/*
+ * A fault at addr found no VMA: if addr is in the gap just below a stack
+ * (a MAP_GROWSDOWN VMA), at most STACK_GROW_MAX below it and at least
+ * STACK_GUARD_GAP above the VMA under the gap, grow the stack down to
+ * addr's page. Takes mmap_lock for write (the caller holds none).
+ * 0 when a VMA now maps addr, -EFAULT when no stack may grow there,
+ * -ENOMEM.
+ */
+#define STACK_GROW_MAX		(256 * PAGE_SIZE)
+#define STACK_GUARD_GAP		(16 * PAGE_SIZE)
+int vm_stack_grow(struct mm *mm, uintptr_t addr);
+/* The same with mmap_lock held for write (the seeded bug
+ * stack_grow_read_locked calls it under the read lock). */
+int stack_grow_locked(struct mm *mm, uintptr_t addr);
+/* (a) stacks grown, for the suites' figures */
+extern unsigned long stack_growths;
 
 /* For the other writers of the address space (mm/mremap.c): is
  * [addr, addr + len) page aligned, non-empty and inside what mmap may

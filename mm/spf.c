@@ -170,7 +170,7 @@ enum spf_result spf_handle_fault(struct mm *mm, uintptr_t addr, enum fault_acces
 	}
 
 	pt = w.pt;
-	stall_ctx(spf_before_commit, (&(struct spf_hook_ctx){ mm, addr, w.pmdp, pt, 1, NULL }));
+	stall_ctx(spf_before_commit, (&(struct spf_hook_ctx){ .mm = mm, .addr = addr, .pmd = w.pmdp, .pt = pt, .level = 1 }));
 	/* inject=spf_lock_ptl: spin instead of trylock (a deadlock when the
 	 * holder waits for our flush ack with our interrupts off). */
 	if (injected(spf_lock_ptl)) {

@@ -12,7 +12,8 @@
  * (V) The VMA lock (fault=vma_lock; Linux's per-VMA locks). A fault
  *     read-locks the one VMA it needs instead of taking mmap_lock. A
  *     writer (vma_set_range(), under mmap_lock for write) marks every
- *     VMA it is about to change or replace with the mm's current
+ *     VMA it is about to change or replace (a neighbour it merges too)
+ *     with the mm's current
  *     mm_lock_seq and waits for that VMA's readers to drain; new VMAs are
  *     born marked. mmap_write_unlock() bumps mm_lock_seq, which unmarks
  *     them all at once.
@@ -35,8 +36,9 @@
  *   fault while the writer zaps (inject=vma_lock_no_seq_check); without
  *   the recheck it could fault in a VMA already unmapped
  *   (inject=vma_lock_no_recheck); a writer that changes a VMA without
- *   marking it (inject=vma_lock_unmarked_mprotect) changes it under a
- *   fault.
+ *   marking it (inject=vma_lock_unmarked_mprotect, or inject=
+ *   vma_merge_unmarked for the neighbours a change merges) changes it
+ *   under a fault.
  */
 #include "mm/vma.h"
 
@@ -53,6 +55,7 @@
 #include "mm/debug.h"
 #include "mm/kmalloc.h"
 #include "mm/mm.h"
+#include "mm/mmap.h"
 
 DEFINE_STALL(vma_publish, 100, "VMA change: new array built, not yet published");
 DEFINE_STALL(vma_published, 100, "VMA change: new array published, old VMAs not yet retired");
@@ -67,6 +70,7 @@ DEFINE_STALL(vma_read_locked, 200, "VMA lock: read lock held, the fault not yet 
 DEFINE_INJECT(vma_free_no_rcu, "replaced VMAs are freed at once, not after a grace period");
 DEFINE_INJECT(vma_lock_no_seq_check, "a VMA lock reader does not check the writer's mark (mm_lock_seq)");
 DEFINE_INJECT(vma_lock_no_recheck, "a VMA lock reader does not recheck that its VMA is still mapped");
+DEFINE_INJECT(vma_merge_unmarked, "a VMA change merges a neighbour of the same protection without marking it");
 DEFINE_INJECT(vma_lock_unmarked_mprotect, "mprotect and mmap change VMAs without marking them for the VMA lock");
 
 static struct vma_array *array_alloc(unsigned int n)
@@ -195,37 +199,62 @@ int vma_set_range(struct mm *mm, uintptr_t start, uintptr_t end, unsigned int pr
 	unsigned int n_old = old ? old->n : 0, n = 0;
 	struct vma *mid = NULL, *left = NULL, *right = NULL;
 
+	/* The writers' rule: a change of the array under the read lock
+	 * races with another one; both build from the same old array, one
+	 * change is lost, and a VMA the other retired stays published.
+	 * Refuse it, and say so. */
+	if (!rwlock_write_held(&mm->mmap_lock)) {
+		report_error("vma_unlocked", "mm %u: VMAs [%lx, %lx) changed without mmap_lock held for write",
+			     mm->id, start, end);
+		return -EINVAL;
+	}
+	/* Merge: a VMA of the same protection that the range cuts, or that
+	 * touches it, goes into the new VMA whole (so it is marked and
+	 * replaced like those the range covers). The range the caller
+	 * asked for is [start, end); the new VMA spans [lo, hi). */
+	uintptr_t lo = start, hi = end;
+	for (unsigned int i = 0; prot != VMA_REMOVE && i < n_old; i++) {
+		struct vma *v = old->v[i].vma;
+		if (v->prot != prot)
+			continue;
+		if (v->start < start && v->end >= start)
+			lo = v->start;
+		if (v->end > end && v->start <= end)
+			hi = v->end;
+	}
 	/* At most: every old VMA, two edge pieces, and the new one. */
 	new = array_alloc(n_old + 3);
 	if (!new)
 		return -ENOMEM;
-	if (prot != VMA_REMOVE && !(mid = vma_new(mm, start, end, prot)))
+	if (prot != VMA_REMOVE && !(mid = vma_new(mm, lo, hi, prot)))
 		goto nomem;
 
 	for (unsigned int i = 0; i < n_old; i++) {
 		struct vma *v = old->v[i].vma;
-		if (v->end <= start || v->start >= end)
+		if (v->end <= lo || v->start >= hi)
 			continue;
-		if (v->start < start && !(left = vma_new(mm, v->start, start, v->prot)))
+		if (v->start < lo && !(left = vma_new(mm, v->start, lo, v->prot)))
 			goto nomem;
-		if (v->end > end && !(right = vma_new(mm, end, v->end, v->prot)))
+		if (v->end > hi && !(right = vma_new(mm, hi, v->end, v->prot)))
 			goto nomem;
 	}
 	/* (V): every VMA replaced here is marked and drained before the
 	 * caller changes a PTE of it. */
 	for (unsigned int i = 0; i < n_old; i++) {
 		struct vma *v = old->v[i].vma;
-		if (v->end <= start || v->start >= end)
+		if (v->end <= lo || v->start >= hi)
 			continue;
 		if (prot != VMA_REMOVE && injected(vma_lock_unmarked_mprotect))
 			continue;
+		if ((v->end <= start || v->start >= end) && injected(vma_merge_unmarked))
+			continue;	/* a neighbour merged in, outside the range asked for */
 		vma_mark_write(mm, v);
 	}
 	stall_ctx(vma_write_drained, (&(struct spf_hook_ctx){ .mm = mm }));
 	/* Build the sorted array: untouched VMAs, with the edge pieces and
 	 * the new VMA placed where they belong. */
 	for (unsigned int i = 0; i < n_old; i++)
-		if (old->v[i].vma->end <= start)
+		if (old->v[i].vma->end <= lo)
 			new->v[n++] = old->v[i];
 	if (left)
 		new->v[n++] = (struct vma_ref){ left, left->id };
@@ -234,7 +263,7 @@ int vma_set_range(struct mm *mm, uintptr_t start, uintptr_t end, unsigned int pr
 	if (right)
 		new->v[n++] = (struct vma_ref){ right, right->id };
 	for (unsigned int i = 0; i < n_old; i++)
-		if (old->v[i].vma->start >= end)
+		if (old->v[i].vma->start >= hi)
 			new->v[n++] = old->v[i];
 	new->n = n;
 
@@ -245,7 +274,7 @@ int vma_set_range(struct mm *mm, uintptr_t start, uintptr_t end, unsigned int pr
 	stall(vma_published);
 	for (unsigned int i = 0; i < n_old; i++) {
 		struct vma *v = old->v[i].vma;
-		if (!(v->end <= start || v->start >= end))
+		if (!(v->end <= lo || v->start >= hi))
 			vma_retire(v);
 	}
 	if (old)
@@ -268,6 +297,23 @@ bool vma_overlaps(struct mm *mm, uintptr_t start, uintptr_t end)
 		if (a->v[i].vma->start < end && a->v[i].vma->end > start)
 			return true;
 	return false;
+}
+
+struct vma *vma_stack_above(struct mm *mm, uintptr_t addr, uintptr_t max_grow, uintptr_t guard)
+{
+	struct vma_array *a = mm->vmas;
+	unsigned int i = 0;
+
+	while (a && i < a->n && a->v[i].vma->end <= addr)
+		i++;
+	if (!a || i == a->n)
+		return NULL;
+	struct vma *v = a->v[i].vma;
+	uintptr_t floor = i ? a->v[i - 1].vma->end : USER_BASE;
+	if (v->start <= addr || !(v->prot & PROT_GROWSDOWN) || v->start - addr > max_grow ||
+	    addr < floor + guard)
+		return NULL;
+	return v;
 }
 
 uintptr_t vma_find_gap(struct mm *mm, uintptr_t len)

@@ -48,9 +48,12 @@ struct vma *vma_find_in(const struct vma_array *a, uintptr_t addr);
 
 /*
  * Replace [start, end) with one VMA of prot (prot == ~0u: remove the range
- * instead). VMAs straddling the edges are split into new objects. The new
- * array is published with release; old objects go through RCU.
- * Caller holds mmap_lock for write. Returns 0 or -ENOMEM.
+ * instead). VMAs straddling the edges are split into new objects, unless
+ * they have prot: those, and VMAs of prot that touch the range, are
+ * merged into the new one (which then spans more than the range). The
+ * new array is published with release; old objects go through RCU.
+ * Caller holds mmap_lock for write (else vma_unlocked is reported and
+ * -EINVAL returned, nothing changed). Returns 0 or -ENOMEM.
  */
 #define VMA_REMOVE (~0u)
 int vma_set_range(struct mm *mm, uintptr_t start, uintptr_t end, unsigned int prot);
@@ -59,6 +62,12 @@ int vma_set_range(struct mm *mm, uintptr_t start, uintptr_t end, unsigned int pr
  * mm/vma.c), as fork does before copying: mmap_lock held for write; the
  * marks go with the write section. */
 void vma_mark_all(struct mm *mm);
+
+/* The stack (a VMA with PROT_GROWSDOWN) that may grow down to addr: the
+ * VMA just above the gap addr lies in, if it is a stack at most max_grow
+ * above addr, and the VMA below the gap (if any) ends guard or more
+ * below addr. NULL otherwise. mmap_lock held. */
+struct vma *vma_stack_above(struct mm *mm, uintptr_t addr, uintptr_t max_grow, uintptr_t guard);
 
 /* Does any VMA overlap [start, end)? mmap_lock held. */
 bool vma_overlaps(struct mm *mm, uintptr_t start, uintptr_t end);

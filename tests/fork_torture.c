@@ -2,10 +2,13 @@
  * Suite "fork_torture": after fork, parent and child each see their own
  * writes only (mm/fork.c, (K)).
  *
- * Writers (user tasks of the parent) each own a few pages and keep
- * writing increasing values to them, publishing around each write the
- * value it starts and the value it completed, and now and then read a
- * page back: it must hold their last write. Worker 0 forks the parent
+ * Writers (user tasks of the parent) keep writing increasing values to
+ * a word of their own in a few pages, publishing around each write the
+ * value it starts and the value it completed; every access reads the
+ * word first: it must hold their last write. Each page has two such words,
+ * of two writers (its owner's and the next writer's), so that one writer
+ * may break copy on write on a page while the other still writes through
+ * a translation it cached before fork write-protected the page. Worker 0 forks the parent
  * over and over: it notes the values completed before fork, forks, notes
  * the values started by the time fork returned, then runs in the child
  * (its task switches to the child's address space):
@@ -33,6 +36,7 @@
 
 #define PAGES_PER_WRITER	8
 #define MAX_PAGES		(TORTURE_MAX_WORKERS * PAGES_PER_WRITER)
+#define WORDS			2	/* per page: the owner's, then the next writer's */
 #define CHILD_MARK		(1ull << 63)	/* in values the child writes */
 
 /* Protection: (c) set before the workers start, (a) atomic (release by
@@ -42,44 +46,61 @@ static struct {
 	struct torture t;
 	uintptr_t base;				/* (c) */
 	unsigned int nr_pages;			/* (c) */
-	uint64_t started[MAX_PAGES];		/* (a) value of the write under way or last */
-	uint64_t done[MAX_PAGES];		/* (a) value of the last completed write */
-	uint64_t last[MAX_PAGES];		/* (o) */
-	uint64_t lo[MAX_PAGES], hi[MAX_PAGES], seen[MAX_PAGES];	/* (k) */
+	uint64_t started[MAX_PAGES][WORDS];	/* (a) value of the write under way or last */
+	uint64_t done[MAX_PAGES][WORDS];	/* (a) value of the last completed write */
+	uint64_t last[MAX_PAGES][WORDS];	/* (o) */
+	uint64_t lo[MAX_PAGES][WORDS], hi[MAX_PAGES][WORDS], seen[MAX_PAGES][WORDS];	/* (k) */
 	unsigned long writes[TORTURE_MAX_WORKERS];	/* (o) */
 	unsigned long forks, child_writes;	/* (k) */
 } ft;
 
-static uintptr_t page_va(unsigned int i)
+static uintptr_t word_va(unsigned int i, unsigned int w)
 {
-	return ft.base + (uintptr_t)i * PAGE_SIZE;
+	return ft.base + (uintptr_t)i * PAGE_SIZE + w * sizeof(uint64_t);
 }
 
 static void writer(struct prng *rng, unsigned int me)
 {
-	unsigned int first = (me - 1) * PAGES_PER_WRITER;
+	unsigned int writers = torture_workers(&ft.t) - 1, prev = (me + writers - 2) % writers + 1;
 	uint64_t seq = 0, v;
 
 	while (!torture_stopped(&ft.t)) {
-		unsigned int i = first + prng_below(rng, PAGES_PER_WRITER);
-		if (prng_below(rng, 4) == 0) {
-			if (user_read_u64(page_va(i), &v))
-				report_error("lost_mapping", "fork_torture: writer %u: read of %lx faulted", me,
-					     page_va(i));
-			else if (v != ft.last[i])
-				report_error(v & CHILD_MARK ? "cow_leak" : "lost_write",
-					     "fork_torture: writer %u: %lx holds %llx in the parent, its last "
-					     "write was %llx%s", me, page_va(i), (unsigned long long)v,
-					     (unsigned long long)ft.last[i],
-					     v & CHILD_MARK ? " (a child's write)" : "");
-		} else {
+		/* Word 0 of a page of its own, or word 1 of one of the
+		 * previous writer's. */
+		unsigned int w = prng_below(rng, WORDS);
+		unsigned int i = ((w ? prev : me) - 1) * PAGES_PER_WRITER;
+		/* Half the accesses go to the first page, which the two
+		 * writers of a pair share hot: one's write fault there meets
+		 * the other's writes. */
+		if (prng_below(rng, 2))
+			i += prng_below(rng, PAGES_PER_WRITER);
+		uintptr_t a = word_va(i, w);
+		/* Every access first reads the word back: it must hold the
+		 * last write (a write lost to a copy on write shows at the
+		 * next access, before another write can cover it). */
+		if (user_read_u64(a, &v))
+			report_error("lost_mapping", "fork_torture: writer %u: read of %lx faulted", me, a);
+		else if (v != ft.last[i][w])
+			report_error(v & CHILD_MARK ? "cow_leak" : "lost_write",
+				     "fork_torture: writer %u: %lx holds %llx in the parent, its last "
+				     "write was %llx%s", me, a, (unsigned long long)v,
+				     (unsigned long long)ft.last[i][w],
+				     v & CHILD_MARK ? " (a child's write)" : "");
+		if (prng_below(rng, 4)) {
 			v = ((uint64_t)me << 40) | ++seq;
-			store_release(&ft.started[i], v);
-			if (user_write_u64(page_va(i), v))
-				report_error("lost_mapping", "fork_torture: writer %u: write to %lx faulted", me,
-					     page_va(i));
-			store_release(&ft.done[i], v);
-			ft.last[i] = v;
+			/* A real TLB drops entries at any time, an emulator's
+			 * seldom. The second writer of a page drops its
+			 * translation before half its writes, so they fault
+			 * wherever the PTE is read-only; the first never
+			 * does, and may keep a writable translation the
+			 * other's write fault copies the page under. */
+			if (w == 1 && prng_below(rng, 2))
+				invlpg(a);
+			store_release(&ft.started[i][w], v);
+			if (user_write_u64(a, v))
+				report_error("lost_mapping", "fork_torture: writer %u: write to %lx faulted", me, a);
+			store_release(&ft.done[i][w], v);
+			ft.last[i][w] = v;
 			ft.writes[me]++;
 		}
 		torture_delay(rng, 20000);
@@ -89,24 +110,25 @@ static void writer(struct prng *rng, unsigned int me)
 /* In the child: does each page hold what fork should have given it? */
 static void check_child(struct mm *child, bool again)
 {
-	for (unsigned int i = 0; i < ft.nr_pages && !ktap_case_failed(); i++) {
+	for (unsigned int n = 0; n < ft.nr_pages * WORDS && !ktap_case_failed(); n++) {
+		unsigned int i = n / WORDS, w = n % WORDS;
+		uintptr_t a = word_va(i, w);
 		uint64_t v;
-		if (user_read_u64(page_va(i), &v)) {
-			report_error("lost_mapping", "fork_torture: child mm %u: read of %lx faulted", child->id,
-				     page_va(i));
+		if (user_read_u64(a, &v)) {
+			report_error("lost_mapping", "fork_torture: child mm %u: read of %lx faulted", child->id, a);
 			return;
 		}
-		if (again && v != ft.seen[i])
+		if (again && v != ft.seen[i][w])
 			report_error("cow_leak", "fork_torture: child mm %u: %lx changed from %llx to %llx while "
-				     "the parent wrote it after fork", child->id, page_va(i),
-				     (unsigned long long)ft.seen[i], (unsigned long long)v);
-		else if (!again && (v < ft.lo[i] || v > ft.hi[i]))
-			report_error(v > ft.hi[i] ? "cow_leak" : "lost_write",
+				     "the parent wrote it after fork", child->id, a,
+				     (unsigned long long)ft.seen[i][w], (unsigned long long)v);
+		else if (!again && (v < ft.lo[i][w] || v > ft.hi[i][w]))
+			report_error(v > ft.hi[i][w] ? "cow_leak" : "lost_write",
 				     "fork_torture: child mm %u: %lx holds %llx; the parent had completed %llx "
-				     "before fork and started %llx by its return", child->id, page_va(i),
-				     (unsigned long long)v, (unsigned long long)ft.lo[i],
-				     (unsigned long long)ft.hi[i]);
-		ft.seen[i] = v;
+				     "before fork and started %llx by its return", child->id, a,
+				     (unsigned long long)v, (unsigned long long)ft.lo[i][w],
+				     (unsigned long long)ft.hi[i][w]);
+		ft.seen[i][w] = v;
 	}
 }
 
@@ -116,10 +138,12 @@ static void forker(struct prng *rng)
 
 	while (torture_running(&ft.t)) {
 		for (unsigned int i = 0; i < ft.nr_pages; i++)
-			ft.lo[i] = load_acquire(&ft.done[i]);
+			for (unsigned int w = 0; w < WORDS; w++)
+				ft.lo[i][w] = load_acquire(&ft.done[i][w]);
 		struct mm *child = vm_fork(parent);
 		for (unsigned int i = 0; i < ft.nr_pages; i++)
-			ft.hi[i] = load_acquire(&ft.started[i]);
+			for (unsigned int w = 0; w < WORDS; w++)
+				ft.hi[i][w] = load_acquire(&ft.started[i][w]);
 		if (!child) {
 			ktap_error("fork_torture: out of memory for a child");
 			break;
@@ -131,10 +155,11 @@ static void forker(struct prng *rng)
 		for (unsigned int i = 0; i < ft.nr_pages; i++) {
 			if (prng_below(rng, 2))
 				continue;
+			uintptr_t a = word_va(i, prng_below(rng, WORDS));
 			uint64_t v = CHILD_MARK | (ft.forks << 20) | i, back = 0;
-			if (user_write_u64(page_va(i), v) || user_read_u64(page_va(i), &back) || back != v)
+			if (user_write_u64(a, v) || user_read_u64(a, &back) || back != v)
 				report_error("lost_write", "fork_torture: child mm %u: its write of %llx to %lx "
-					     "read back %llx", child->id, (unsigned long long)v, page_va(i),
+					     "read back %llx", child->id, (unsigned long long)v, a,
 					     (unsigned long long)back);
 			ft.child_writes++;
 		}

@@ -37,7 +37,7 @@ const char *const kernel_version = "0.1.0";
 static const char *const suite_order[] = {
 	"boot", "exceptions", "page_alloc", "timer", "locking", "rcu", "rcu_torture", "mm", "tlb",
 	"spf", "uaccess", "elf", "user", "fault_torture", "unmap_torture", "mprotect_torture", "thp_torture", "fork_torture",
-	"mremap_torture",
+	"mremap_torture", "stack_torture",
 	"table_free_torture",
 	"tlb_torture", "bench", NULL,
 };

@@ -104,6 +104,10 @@ static void vma_split_every_boundary(void)
 		    "middle VMA wrong");
 	KTAP_EXPECT(vm_mprotect(mm, a + 2 * PAGE_SIZE, 2 * PAGE_SIZE, PROT_READ) == -ENOMEM,
 		    "mprotect over a hole succeeded");
+	/* Read-write again: the three merge back into one. */
+	KTAP_EXPECT(vm_mprotect(mm, a + PAGE_SIZE, PAGE_SIZE, PROT_READ | PROT_WRITE) == 0, "mprotect back failed");
+	KTAP_EXPECT(vma_count(mm) == 1 && vma_is(mm, a, a, a + 3 * PAGE_SIZE, PROT_READ | PROT_WRITE),
+		    "%u VMAs after mprotect back, not one merged", vma_count(mm));
 	mm_destroy(mm);
 }
 

@@ -6,6 +6,7 @@
 #include "kernel/prng.h"
 #include "kernel/rcu.h"
 #include "mm/debug.h"
+#include "mm/fault.h"
 #include "mm/page_alloc.h"
 #include "mm/pgtable.h"
 #include "mm/tlb.h"
@@ -156,6 +157,24 @@ static void wait_for_retract(const struct spf_hook_ctx *ctx)
 		cpu_relax();
 }
 
+/*
+ * fork (ctx->mm is the parent) has write-protected and copied every PTE
+ * of a VMA and not yet flushed: wait up to 3 ms for write faults of the
+ * parent to copy four pages on write meanwhile. A correct fork holds
+ * every fault of the parent off until after its flush (mmap_lock, and
+ * the marks for faults under the VMA lock), so the wait ends on its
+ * bound; one that lets faults in copies pages other CPUs may still write
+ * through the translations the flush has not yet taken away.
+ */
+static void wait_for_cow(void)
+{
+	unsigned long cows = load_relaxed(&cow_copies);
+	uint64_t end = rdtsc() + ns_to_tsc(3000000);
+
+	while (load_relaxed(&cow_copies) - cows < 4 && rdtsc() < end)
+		cpu_relax();
+}
+
 static void spf_delays_hook(const struct stall_point *at, const void *arg)
 {
 	const struct spf_hook_ctx *ctx = spf_hook_ctx_of(at, arg);
@@ -175,6 +194,7 @@ static void spf_delays_hook(const struct stall_point *at, const void *arg)
 	bool wait_retract = hook_kind == SPF_DELAYS_WAIT_FOR_COLLAPSE && ctx->level == 1 && ctx->pmd &&
 			    ctx->pt && ((at == STALL_POINT(spf_walk_level) && prng_below(r, 8) == 0) ||
 					(at == STALL_POINT(gup_walk) && prng_below(r, 16) == 0));
+	bool wait_cow = at == STALL_POINT(fork_copied);
 	bool section_end = prng_below(r, 2);
 	uint64_t pass_ns = prng_below(r, 30000);
 	/* Long holds where a writer can slip in: between loading the VMA
@@ -183,10 +203,12 @@ static void spf_delays_hook(const struct stall_point *at, const void *arg)
 	 * reader that got in there unchecked faults during the zap. */
 	bool window = at == STALL_POINT(spf_before_commit) || at == STALL_POINT(spf_vma_lookup) ||
 		      at == STALL_POINT(vma_read_found) || at == STALL_POINT(vma_write_drained);
-	uint64_t ns = wait || wait_writer || wait_mark || wait_retract ? 0 : torture_delay_ns(r, window ? 2000000 : 100000);
+	uint64_t ns = wait || wait_writer || wait_mark || wait_retract || wait_cow ? 0 : torture_delay_ns(r, window ? 2000000 : 100000);
 	preempt_enable_no_resched();
 	if (wait)
 		wait_for_unmap(ctx->mm, ctx->addr);
+	else if (wait_cow)
+		wait_for_cow();
 	else if (wait_retract)
 		wait_for_retract(ctx);
 	else if (wait_writer)

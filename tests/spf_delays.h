@@ -1,9 +1,10 @@
 /*
- * Delays inside the speculative fault path (through stall_test_hook, kernel/stall.h), for
- * the torture suites that fault on ranges other CPUs change
- * (fault_torture, unmap_torture, tlb_torture): they widen the windows
- * in which a writer can slip in between a speculative fault's lookup
- * and its commit.
+ * Delays and directed waits at the stall points of the fault paths and
+ * the VMA writers (through stall_test_hook, kernel/stall.h), for the
+ * torture suites that fault on ranges other CPUs change: they widen the
+ * windows in which a writer can slip in between a lockless fault's
+ * lookup and its commit, a VMA-lock reader's lookup and its checks, a
+ * lockless walk and a collapse, or fork's write-protects and its flush.
  */
 #ifndef TESTS_SPF_DELAYS_H
 #define TESTS_SPF_DELAYS_H
@@ -12,7 +13,8 @@
 #include "mm/mm.h"
 
 enum spf_delays_kind {
-	SPF_DELAYS_RANDOM,		/* random delays only */
+	SPF_DELAYS_RANDOM,		/* random delays (and, whatever the kind, fork waits
+					 * for copies on write before its flush) */
 	SPF_DELAYS_WAIT_FOR_UNMAP,	/* and now and then a commit waits for munmap */
 	SPF_DELAYS_VMA_WRITER,		/* random delays; VMA lock readers wait for writers */
 	SPF_DELAYS_WAIT_FOR_COLLAPSE,	/* and lockless walkers in a PTE table wait for its retraction */

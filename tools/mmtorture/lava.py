@@ -33,8 +33,8 @@ DEFAULT_SUITES = ("boot", "exceptions", "timer", "mm", "spf")
 # wait for their cases until the job times out.
 SELF_SKIPPING = {"locking": "lockdep=on"}
 KNOWN_SUITES = ("boot", "exceptions", "page_alloc", "timer", "locking", "rcu", "rcu_torture", "mm",
-                "tlb", "spf", "fault_torture", "unmap_torture", "mprotect_torture", "thp_torture", "fork_torture", "mremap_torture",
-                "table_free_torture", "tlb_torture", "bench")
+                "tlb", "spf", "fault_torture", "unmap_torture", "mprotect_torture", "thp_torture", "fork_torture",
+                "mremap_torture", "stack_torture", "table_free_torture", "tlb_torture", "bench")
 LAVA_EXIT = "exit=halt"
 VERDICT_MONITOR = "mmtorture"
 VERDICT_CASE = "end_of_test"
