@@ -97,25 +97,46 @@ static void wait_inflight(unsigned int s)
 			cpu_relax();
 }
 
-/* The object a VMA-lock reader waits for a write of (vma_write_hint),
- * or a random one. */
-static unsigned int next_object(struct prng *rng)
+/*
+ * The move a VMA-lock reader waits for (vma_write_hint): half the time
+ * the object whose VMA it holds, half the time another object into a
+ * free slot beside that one, where the moved VMA merges with the held
+ * one (a writer must mark every VMA it merges, not only those it
+ * covers). Without a hint, or without a free slot beside it, a random
+ * object to a random free slot.
+ */
+static void pick_move(struct prng *rng, unsigned int *obj, unsigned int *dst)
 {
 	uintptr_t h = atomic_xchg(&vma_write_hint, 0);
+	unsigned int o = prng_below(rng, OBJS), s;
 
-	for (unsigned int o = 0; h && o < OBJS; o++)
-		if (h >= slot_va(rt.where[o]) && h < slot_va(rt.where[o]) + SLOT_LEN)
-			return o;
-	return prng_below(rng, OBJS);
+	for (unsigned int i = 0; h && i < OBJS; i++) {
+		s = rt.where[i];
+		if (h < slot_va(s) || h >= slot_va(s) + SLOT_LEN)
+			continue;
+		o = i;
+		if (prng_below(rng, 2) == 0)
+			break;
+		unsigned int side = s == 0 ? 1 : s == SLOTS - 1 ? s - 1 : prng_below(rng, 2) ? s + 1 : s - 1;
+		if (ST_OBJ(rt.slot[side]))
+			break;
+		*obj = (i + 1 + prng_below(rng, OBJS - 1)) % OBJS;
+		*dst = side;
+		return;
+	}
+	*obj = o;
+	do
+		s = prng_below(rng, SLOTS);
+	while (ST_OBJ(rt.slot[s]));
+	*dst = s;
 }
 
 static void move_object(struct prng *rng)
 {
-	unsigned int o = next_object(rng), src = rt.where[o], dst;
+	unsigned int o, dst;
 
-	do
-		dst = prng_below(rng, SLOTS);
-	while (ST_OBJ(rt.slot[dst]));
+	pick_move(rng, &o, &dst);
+	unsigned int src = rt.where[o];
 	set_slot(src, o + 1, ST_MOVING);
 	set_slot(dst, o + 1, ST_MOVING);
 	wait_inflight(dst);

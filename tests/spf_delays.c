@@ -59,31 +59,41 @@ void wait_for_unmap(struct mm *mm, uintptr_t addr)
 	}
 }
 
+static bool vma_gone(struct mm *mm, uintptr_t addr, const struct vma *v)
+{
+	rcu_read_lock();
+	bool gone = vma_find(mm, addr) != v;
+	rcu_read_unlock();
+	return gone;
+}
+
 /*
  * The VMA lock's half of the above (fault=vma_lock): now and then a fault
- * holding its VMA's read lock asks for a write of that VMA
- * (vma_write_hint) and waits for the writer to mark it (up to 1 ms), then for the VMA to leave the array (300 us) and the munmap's
- * shootdown to start (1 ms). A correct writer marks and then waits for
- * this reader to drop the lock, so the VMA never goes and the wait ends
- * on its bound; a reader that took the lock after the writer's drain
- * (no mark check) faults after the writer zapped its range.
+ * holding its VMA's read lock asks for a write of that VMA or beside it
+ * (vma_write_hint) and waits for the writer to mark it (up to 1 ms), then
+ * for the VMA to leave the array (300 us) and the munmap's shootdown to
+ * start (1 ms). A correct writer marks and then waits for this reader to
+ * drop the lock, so the VMA never goes and the wait ends on its bound; a
+ * reader that took the lock after the writer's drain (no mark check)
+ * faults after the writer zapped its range. A VMA that leaves the array
+ * unmarked (a writer that replaced it without marking it, say by merging
+ * it with a neighbour) ends the wait at once: the fault then ends holding
+ * a VMA that is gone, and debug_check_vma_held() names it.
  */
 static void wait_for_writer(struct mm *mm, struct vma *v, uintptr_t addr)
 {
 	uint64_t end = rdtsc() + ns_to_tsc(1000000);
 
 	store_release(&vma_write_hint, addr);
-	while (load_relaxed(&v->lock_seq) != load_acquire(&mm->mm_lock_seq))
-		if (rdtsc() > end)
+	while (load_relaxed(&v->lock_seq) != load_acquire(&mm->mm_lock_seq)) {
+		if (rdtsc() > end || vma_gone(mm, addr, v))
 			return;
-	end = rdtsc() + ns_to_tsc(300000);
-	for (bool gone = false; !gone;) {
-		rcu_read_lock();
-		gone = vma_find(mm, addr) != v;
-		rcu_read_unlock();
-		if (rdtsc() > end)
-			return;
+		cpu_relax();
 	}
+	end = rdtsc() + ns_to_tsc(300000);
+	while (!vma_gone(mm, addr, v))
+		if (rdtsc() > end)
+			return;
 	struct tlb_stats s0, s1;
 	tlb_stats_get(&s0);
 	end = rdtsc() + ns_to_tsc(1000000);

@@ -105,6 +105,15 @@ def summary_line(results):
     line = "%d passed, %d failed" % (passed, failed)
     if skipped:
         line += ", %d skipped" % skipped
+    if failed:
+        # Named here too: a CI log is often read from its tail, where the
+        # table's failing row may already have scrolled away.
+        names = []
+        for r in results:
+            if r.verdict == FAILED:
+                seed = "" if r.job.seed is None else " (seed %d)" % r.job.seed
+                names.append(r.scn.name + seed)
+        line += "\nfailed: " + ", ".join(names)
     return line, failed
 
 

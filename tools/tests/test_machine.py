@@ -10,7 +10,7 @@ import unittest
 from mmtorture.common import UsageError, mkspcr
 from mmtorture.emulators import EMULATORS, emulator_for
 from mmtorture.emulators.base import Emulator
-from mmtorture.emulators.qemu import Qemu, qemu_binary, qemu_command, set_x2apic_qemu
+from mmtorture.emulators.qemu import Qemu, nested_kvm, qemu_binary, qemu_command, set_x2apic_qemu
 from mmtorture.ktap import CRASH, HOSTERR, PASS, SKIP, parse_ktap
 from mmtorture.netboot import make_tftp_root, missing_net_image
 from mmtorture.scenario import parse_scenario
@@ -134,6 +134,48 @@ class QemuOutcomeTest(unittest.TestCase):
         # Only for KVM scenarios, and not once the kernel has reported.
         assert self.outcome("", 1, "", "Could not access KVM kernel module\n")[0] == HOSTERR
         assert self.outcome("accel = kvm\n", 33, PASSING_LOG, "failed to initialize kvm\n") == (PASS, "")
+
+    KVM_ERROR = ("qemu-system-x86_64: -accel kvm: warning: Number of SMP cpus requested (4) exceeds\n"
+                 "KVM internal error. Suberror: 1\nextra data[0]: 0x0000000000000001\n"
+                 "emulation failure\nRAX=0000000000000000 RBX=ffff800001270100\n")
+
+    def test_kvm_internal_error_is_a_skip(self):
+        got = self.outcome("accel = kvm\n", -15, "KTAP version 1\n", self.KVM_ERROR)
+        assert got == (SKIP, "this host's KVM cannot run the guest: KVM internal error. Suberror: 1 "
+                             "(emulation failure)"), got
+        # A TCG run has no KVM to blame.
+        assert self.outcome("", -15, "KTAP version 1\n", self.KVM_ERROR)[0] != SKIP
+
+    def test_kvm_internal_error_ends_the_wait(self):
+        scn = parse_scenario("k", "accel = kvm\ntimeout = 60\n")
+        stopped = []
+
+        def stop(p):
+            stopped.append(p)
+            p.kill()
+            p.wait()
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "qemu.stderr"), "w") as err:
+                # What QEMU does: print the error, then stay paused.
+                code = "import sys, time; sys.stderr.write(%r); sys.stderr.flush(); time.sleep(60)" % self.KVM_ERROR
+
+                class Procs:
+                    def spawn(self, cmd, **kw):
+                        return subprocess.Popen(cmd, **kw)
+                p, _ = Qemu().start(Procs(), [sys.executable, "-c", code], d, err)
+                status, timed_out = Qemu().wait(p, scn, stop)
+        assert not timed_out and stopped == [p], (status, timed_out)
+
+    def test_nested_kvm(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "cpuinfo")
+            with open(path, "w") as f:
+                f.write("processor\t: 0\nflags\t\t: fpu vme sse2 hypervisor lahf_lm\n")
+            assert nested_kvm(path)
+            with open(path, "w") as f:
+                f.write("processor\t: 0\nflags\t\t: fpu vme sse2 vmx lahf_lm\n")
+            assert not nested_kvm(path)
+            assert not nested_kvm(os.path.join(d, "missing"))
 
 
 class DefaultWaitTest(unittest.TestCase):
