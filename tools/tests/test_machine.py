@@ -18,6 +18,15 @@ from mmtorture.scenario import parse_scenario
 PASSING_LOG = "KTAP version 1\n1..1\nok 1 boot\n--- End of test: SUCCESS\n"
 
 
+def stopper(stopped):
+    """An emulator wait()'s stop(proc) that notes the processes it ends."""
+    def stop(p):
+        stopped.append(p)
+        p.kill()
+        p.wait()
+    return stop
+
+
 class QemuCommandTest(unittest.TestCase):
     def test_icount_single_thread(self):
         def accel(text):
@@ -149,11 +158,7 @@ class QemuOutcomeTest(unittest.TestCase):
     def test_kvm_internal_error_ends_the_wait(self):
         scn = parse_scenario("k", "accel = kvm\ntimeout = 60\n")
         stopped = []
-
-        def stop(p):
-            stopped.append(p)
-            p.kill()
-            p.wait()
+        stop = stopper(stopped)
         with tempfile.TemporaryDirectory() as d:
             with open(os.path.join(d, "qemu.stderr"), "w") as err:
                 # What QEMU does: print the error, then stay paused.
@@ -182,11 +187,7 @@ class DefaultWaitTest(unittest.TestCase):
     def test_time_limit(self):
         scn = parse_scenario("w", "timeout = 0.2\n")
         stopped = []
-
-        def stop(p):
-            stopped.append(p)
-            p.kill()
-            p.wait()
+        stop = stopper(stopped)
         p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
         status, timed_out = Emulator().wait(p, scn, stop)
         assert timed_out and stopped == [p] and status is not None
