@@ -51,7 +51,9 @@ void debug_check_vma_held(struct mm *mm, struct vma *vma, uintptr_t addr);
  * itself, and holding the lock; vma set), vma_write_drained (mm/vma.c:
  * a writer that marked and drained the VMAs it changes; mm only),
  * fork_copied (mm/fork.c: every PTE of a parent's VMA write-protected
- * and copied, not yet flushed; mm only).
+ * and copied, not yet flushed; mm only), cow_copied (mm/fault.c: a
+ * shared page copied on write under the PTE lock, the copy not yet
+ * mapped; mm, addr, page and copy).
  * Torture suites add their own
  * delays there through stall_test_hook; directed tests force one
  * fallback. spf_hook_ctx_of() gives the context at those points, NULL at
@@ -64,6 +66,8 @@ struct spf_hook_ctx {
 	struct page *pt;	/* the PTE table (before commit) */
 	unsigned int level;	/* walk level */
 	struct vma *vma;	/* the VMA lock's VMA */
+	struct page *page;	/* cow_copied: the shared page */
+	struct page *copy;	/* cow_copied: its copy */
 };
 DECLARE_STALL(spf_vma_lookup);
 DECLARE_STALL(spf_walk_level);
@@ -73,13 +77,15 @@ DECLARE_STALL(vma_read_found);
 DECLARE_STALL(vma_read_locked);
 DECLARE_STALL(vma_write_drained);
 DECLARE_STALL(fork_copied);
+DECLARE_STALL(cow_copied);
 
 static inline const struct spf_hook_ctx *spf_hook_ctx_of(const struct stall_point *p, const void *ctx)
 {
 	if (p == STALL_POINT(spf_vma_lookup) || p == STALL_POINT(spf_walk_level) ||
 	    p == STALL_POINT(spf_before_commit) || p == STALL_POINT(gup_walk) ||
 	    p == STALL_POINT(vma_read_found) || p == STALL_POINT(vma_read_locked) ||
-	    p == STALL_POINT(vma_write_drained) || p == STALL_POINT(fork_copied))
+	    p == STALL_POINT(vma_write_drained) || p == STALL_POINT(fork_copied) ||
+	    p == STALL_POINT(cow_copied))
 		return ctx;
 	return 0;
 }

@@ -138,7 +138,8 @@ static int fault_in_vma(struct mm *mm, struct vma *vma, uintptr_t addr, enum fau
 				 * translation must drop it before the old page
 				 * goes, or they would read it after this write. */
 				memcpy(page_address(newpage), page_address(old), PAGE_SIZE);
-				stall(cow_copied);
+				stall_ctx(cow_copied, (&(struct spf_hook_ctx){ .mm = mm, .addr = addr,
+									 .page = old, .copy = newpage }));
 				WRITE_ONCE(*pte, page_to_phys(newpage) | (e & ~PTE_ADDR_MASK) | PTE_W);
 				newpage = NULL;
 				flush_tlb_mm_range(mm, addr, addr + PAGE_SIZE, FLUSH_PAGES);

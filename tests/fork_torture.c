@@ -8,7 +8,11 @@
  * word first: it must hold their last write. Each page has two such words,
  * of two writers (its owner's and the next writer's), so that one writer
  * may break copy on write on a page while the other still writes through
- * a translation it cached before fork write-protected the page. Worker 0 forks the parent
+ * a translation it cached before fork write-protected the page; a writer
+ * writes a page now and then in a burst through its cached translation,
+ * and answers fork's request for a write fault (fork_write_hint,
+ * tests/spf_delays.h) while fork's PTEs are write-protected and not yet
+ * flushed. Worker 0 forks the parent
  * over and over: it notes the values completed before fork, forks, notes
  * the values started by the time fork returned, then runs in the child
  * (its task switches to the child's address space):
@@ -64,16 +68,37 @@ static void writer(struct prng *rng, unsigned int me)
 	unsigned int writers = torture_workers(&ft.t) - 1, prev = (me + writers - 2) % writers + 1;
 	uint64_t seq = 0, v;
 
+	unsigned int w = 0, i = 0, burst = 0;
+
 	while (!torture_stopped(&ft.t)) {
-		/* Word 0 of a page of its own, or word 1 of one of the
-		 * previous writer's. */
-		unsigned int w = prng_below(rng, WORDS);
-		unsigned int i = ((w ? prev : me) - 1) * PAGES_PER_WRITER;
-		/* Half the accesses go to the first page, which the two
-		 * writers of a pair share hot: one's write fault there meets
-		 * the other's writes. */
-		if (prng_below(rng, 2))
-			i += prng_below(rng, PAGES_PER_WRITER);
+		bool asked = false;
+		if (!burst) {
+			/* Word 0 of a page of its own, or word 1 of one of
+			 * the previous writer's. */
+			w = prng_below(rng, WORDS);
+			i = ((w ? prev : me) - 1) * PAGES_PER_WRITER;
+			/* Half the accesses go to the first page, which the
+			 * two writers of a pair share hot: one's write fault
+			 * there meets the other's writes. */
+			if (prng_below(rng, 2))
+				i += prng_below(rng, PAGES_PER_WRITER);
+			/* A page now and then written in a burst, as a loop
+			 * filling a buffer does: through the translation
+			 * cached for it, while the other writer's write fault
+			 * may copy the page. */
+			burst = prng_below(rng, 4) == 0 ? prng_below(rng, 256) : 0;
+			/* fork, its PTEs write-protected and not yet flushed,
+			 * asks for a write fault (fork_write_hint): the hot
+			 * page's second word, through no cached translation. */
+			if (load_relaxed(&fork_write_hint) && atomic_xchg(&fork_write_hint, 0)) {
+				w = 1;
+				i = (prev - 1) * PAGES_PER_WRITER;
+				burst = 0;
+				asked = true;
+			}
+		} else {
+			burst--;
+		}
 		uintptr_t a = word_va(i, w);
 		/* Every access first reads the word back: it must hold the
 		 * last write (a write lost to a copy on write shows at the
@@ -86,7 +111,7 @@ static void writer(struct prng *rng, unsigned int me)
 				     "write was %llx%s", me, a, (unsigned long long)v,
 				     (unsigned long long)ft.last[i][w],
 				     v & CHILD_MARK ? " (a child's write)" : "");
-		if (prng_below(rng, 4)) {
+		if (asked || prng_below(rng, 4)) {
 			v = ((uint64_t)me << 40) | ++seq;
 			/* A real TLB drops entries at any time, an emulator's
 			 * seldom. The second writer of a page drops its
@@ -94,7 +119,7 @@ static void writer(struct prng *rng, unsigned int me)
 			 * wherever the PTE is read-only; the first never
 			 * does, and may keep a writable translation the
 			 * other's write fault copies the page under. */
-			if (w == 1 && prng_below(rng, 2))
+			if (asked || (!burst && w == 1 && prng_below(rng, 2)))
 				invlpg(a);
 			store_release(&ft.started[i][w], v);
 			if (user_write_u64(a, v))
@@ -103,7 +128,8 @@ static void writer(struct prng *rng, unsigned int me)
 			ft.last[i][w] = v;
 			ft.writes[me]++;
 		}
-		torture_delay(rng, 20000);
+		if (!burst)
+			torture_delay(rng, 20000);
 	}
 }
 

@@ -5,6 +5,7 @@
 #include "kernel/percpu.h"
 #include "kernel/prng.h"
 #include "kernel/rcu.h"
+#include "kernel/string.h"
 #include "mm/debug.h"
 #include "mm/fault.h"
 #include "mm/page_alloc.h"
@@ -168,21 +169,67 @@ static void wait_for_retract(const struct spf_hook_ctx *ctx)
 }
 
 /*
+ * A wait step that gives the host CPU back: under an emulator with fewer
+ * host CPUs than vCPUs, a vCPU that spins keeps another from running, and
+ * the other side of the race never comes. HLT with interrupts on (the
+ * next tick or IPI wakes it, within 4 ms); a spin where interrupts are
+ * off.
+ */
+static void idle_wait(void)
+{
+	if (irqs_enabled())
+		safe_halt();
+	else
+		cpu_relax();
+}
+
+unsigned long fork_write_hint;
+/* (a) fork is inside its wait at fork_copied: write-protected PTEs of
+ * the parent whose writable translations are not yet flushed. */
+static unsigned long fork_unflushed;
+
+/*
  * fork (ctx->mm is the parent) has write-protected and copied every PTE
- * of a VMA and not yet flushed: wait up to 3 ms for write faults of the
- * parent to copy four pages on write meanwhile. A correct fork holds
- * every fault of the parent off until after its flush (mmap_lock, and
- * the marks for faults under the VMA lock), so the wait ends on its
- * bound; one that lets faults in copies pages other CPUs may still write
+ * of a VMA and not yet flushed: ask the writers for write faults
+ * (fork_write_hint, up to eight times) and wait up to 10 ms for eight
+ * copies on write in the parent meanwhile. A correct fork holds every
+ * fault of the parent off until after its flush (mmap_lock, and the
+ * marks for faults under the VMA lock), so the wait ends on its bound;
+ * one that lets faults in copies pages other CPUs may still write
  * through the translations the flush has not yet taken away.
  */
 static void wait_for_cow(void)
 {
-	unsigned long cows = load_relaxed(&cow_copies);
-	uint64_t end = rdtsc() + ns_to_tsc(3000000);
+	unsigned long cows = load_relaxed(&cow_copies), asked = 0;
+	uint64_t end = rdtsc() + ns_to_tsc(10000000);
 
-	while (load_relaxed(&cow_copies) - cows < 4 && rdtsc() < end)
-		cpu_relax();
+	store_release(&fork_unflushed, 1);
+	while (load_relaxed(&cow_copies) - cows < 8 && rdtsc() < end) {
+		if (asked < 8 && !load_relaxed(&fork_write_hint)) {
+			store_release(&fork_write_hint, 1);
+			asked++;
+		}
+		idle_wait();
+	}
+	store_release(&fork_write_hint, 0);
+	store_release(&fork_unflushed, 0);
+}
+
+/*
+ * A copy on write has copied the shared page and not yet mapped the
+ * copy, while fork waits with writable translations of the parent not
+ * yet flushed (a correct fork lets no fault of the parent in then): wait
+ * up to 1 ms for the shared page to change. A write through one of those
+ * translations lands in the shared page, which the child keeps, and the
+ * copy the parent maps next misses it.
+ */
+static void wait_for_write_after_copy(const struct spf_hook_ctx *ctx)
+{
+	uint64_t end = rdtsc() + ns_to_tsc(1000000);
+	const void *page = page_address(ctx->page), *copy = page_address(ctx->copy);
+
+	while (memcmp(page, copy, PAGE_SIZE) == 0 && rdtsc() < end)
+		idle_wait();
 }
 
 static void spf_delays_hook(const struct stall_point *at, const void *arg)
@@ -205,6 +252,7 @@ static void spf_delays_hook(const struct stall_point *at, const void *arg)
 			    ctx->pt && ((at == STALL_POINT(spf_walk_level) && prng_below(r, 8) == 0) ||
 					(at == STALL_POINT(gup_walk) && prng_below(r, 16) == 0));
 	bool wait_cow = at == STALL_POINT(fork_copied);
+	bool wait_copy = at == STALL_POINT(cow_copied) && load_acquire(&fork_unflushed);
 	bool section_end = prng_below(r, 2);
 	uint64_t pass_ns = prng_below(r, 30000);
 	/* Long holds where a writer can slip in: between loading the VMA
@@ -213,12 +261,14 @@ static void spf_delays_hook(const struct stall_point *at, const void *arg)
 	 * reader that got in there unchecked faults during the zap. */
 	bool window = at == STALL_POINT(spf_before_commit) || at == STALL_POINT(spf_vma_lookup) ||
 		      at == STALL_POINT(vma_read_found) || at == STALL_POINT(vma_write_drained);
-	uint64_t ns = wait || wait_writer || wait_mark || wait_retract || wait_cow ? 0 : torture_delay_ns(r, window ? 2000000 : 100000);
+	uint64_t ns = wait || wait_writer || wait_mark || wait_retract || wait_cow || wait_copy ? 0 : torture_delay_ns(r, window ? 2000000 : 100000);
 	preempt_enable_no_resched();
 	if (wait)
 		wait_for_unmap(ctx->mm, ctx->addr);
 	else if (wait_cow)
 		wait_for_cow();
+	else if (wait_copy)
+		wait_for_write_after_copy(ctx);
 	else if (wait_retract)
 		wait_for_retract(ctx);
 	else if (wait_writer)

@@ -41,6 +41,16 @@ extern uintptr_t collapse_hint;
 extern uintptr_t vma_write_hint;
 
 /*
+ * fork, its PTEs write-protected and not yet flushed (stall point
+ * fork_copied), asks for write faults of the parent meanwhile: it sets
+ * this to 1 up to four times while it waits; fork_torture's writers take
+ * it (exchanging it for 0) and write a page through no cached
+ * translation. A correct fork holds those faults off until its flush.
+ * (a)
+ */
+extern unsigned long fork_write_hint;
+
+/*
  * Install the delays for faults on mm, on the calling CPU before it
  * starts the workers; spf_delays_off() after they have finished.
  */
