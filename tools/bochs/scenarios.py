@@ -76,7 +76,10 @@ def main(argv):
     bad = []
     for fname, text in sorted(want.items()):
         path = os.path.join(SCENARIOS, fname)
-        current = open(path).read() if os.path.exists(path) else None
+        current = None
+        if os.path.exists(path):
+            with open(path) as f:
+                current = f.read()
         if current != text:
             bad.append(fname)
             if not check:
