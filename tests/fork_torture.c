@@ -67,11 +67,10 @@ static void writer(struct prng *rng, unsigned int me)
 {
 	unsigned int writers = torture_workers(&ft.t) - 1, prev = (me + writers - 2) % writers + 1;
 	uint64_t seq = 0, v;
-
 	unsigned int w = 0, i = 0, burst = 0;
 
 	while (!torture_stopped(&ft.t)) {
-		bool asked = false;
+		bool asked = false, single = false;
 		if (!burst) {
 			/* Word 0 of a page of its own, or word 1 of one of
 			 * the previous writer's. */
@@ -96,6 +95,7 @@ static void writer(struct prng *rng, unsigned int me)
 				burst = 0;
 				asked = true;
 			}
+			single = !burst;
 		} else {
 			burst--;
 		}
@@ -115,11 +115,12 @@ static void writer(struct prng *rng, unsigned int me)
 			v = ((uint64_t)me << 40) | ++seq;
 			/* A real TLB drops entries at any time, an emulator's
 			 * seldom. The second writer of a page drops its
-			 * translation before half its writes, so they fault
-			 * wherever the PTE is read-only; the first never
-			 * does, and may keep a writable translation the
-			 * other's write fault copies the page under. */
-			if (asked || (!burst && w == 1 && prng_below(rng, 2)))
+			 * translation before half its single writes, so they
+			 * fault wherever the PTE is read-only; the first
+			 * never does, nor does a burst, and either may keep a
+			 * writable translation the other's write fault copies
+			 * the page under. */
+			if (asked || (single && w == 1 && prng_below(rng, 2)))
 				invlpg(a);
 			store_release(&ft.started[i][w], v);
 			if (user_write_u64(a, v))

@@ -43,7 +43,7 @@ extern uintptr_t vma_write_hint;
 /*
  * fork, its PTEs write-protected and not yet flushed (stall point
  * fork_copied), asks for write faults of the parent meanwhile: it sets
- * this to 1 up to four times while it waits; fork_torture's writers take
+ * this to 1 up to eight times while it waits; fork_torture's writers take
  * it (exchanging it for 0) and write a page through no cached
  * translation. A correct fork holds those faults off until its flush.
  * (a)
