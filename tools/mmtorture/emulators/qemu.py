@@ -11,7 +11,7 @@ import subprocess
 import threading
 import time
 
-from ..common import ROOT, mkspcr
+from ..common import ROOT, mkspcr, read_text
 from ..ktap import HOSTERR, KERNEL_STATUSES, SKIP, classify
 from ..netboot import net_image
 from .base import Emulator
@@ -86,14 +86,6 @@ def qemu_binary(scn):
             return binary, None
         why.append(problem)
     return None, "needs a QEMU whose TCG has x2APIC (%s): %s" % (NEEDS_HINT, "; ".join(why))
-
-
-def read_file(path):
-    try:
-        with open(path, errors="replace") as f:
-            return f.read()
-    except OSError:
-        return ""
 
 
 def kvm_internal_error(stderr):
@@ -273,7 +265,7 @@ class Qemu(Emulator):
                 return proc.wait(timeout=0.5), False
             except subprocess.TimeoutExpired:
                 pass
-            if kvm_internal_error(read_file(proc.mmt_stderr_path)):
+            if kvm_internal_error(read_text(proc.mmt_stderr_path)):
                 stop(proc)
                 return proc.returncode, False
             if time.monotonic() > deadline:
